@@ -1,0 +1,1 @@
+"""Benchmarks: python -m benchmarks.<name>; each prints its figures and ratios."""

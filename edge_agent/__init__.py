@@ -1,0 +1,1 @@
+"""GuardPost edge agent: gate terminal software (capture, verify, outbox, publish)."""

@@ -1,0 +1,1 @@
+"""GuardPost central server: registry, ingest, duty status and the web/API."""

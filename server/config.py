@@ -1,0 +1,65 @@
+"""Server settings from environment variables, validated once at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_DB = "sqlite:///var/guardpost.db"
+DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
+DEFAULT_BIND = "127.0.0.1:8080"
+
+
+class ConfigError(ValueError):
+    """A setting that is missing or malformed; the message says how to fix it."""
+
+
+def normalise_db_url(url: str) -> str:
+    """Accept plain postgresql:// URLs (as DATABASE_URL usually is) and use the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ConfigError(f"MQTT URL {url!r} must look like mqtt://host:port (set GUARDPOST_MQTT)")
+    return parts.hostname, parts.port or 1883
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"bind address {bind!r} must look like host:port (set GUARDPOST_BIND)")
+    return host or "127.0.0.1", int(port)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    db_url: str = DEFAULT_DB
+    mqtt_url: str = DEFAULT_MQTT
+    bind: str = DEFAULT_BIND
+    key_file: Path | None = None
+    ingest_client_id: str = "guardpost-ingest"
+    share_group: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "ServerSettings":
+        env = os.environ
+        values: dict[str, object] = {
+            "db_url": env.get("GUARDPOST_DB", DEFAULT_DB),
+            "mqtt_url": env.get("GUARDPOST_MQTT", DEFAULT_MQTT),
+            "bind": env.get("GUARDPOST_BIND", DEFAULT_BIND),
+            "key_file": Path(env["GUARDPOST_KEY_FILE"]) if env.get("GUARDPOST_KEY_FILE") else None,
+            "ingest_client_id": env.get("GUARDPOST_INGEST_CLIENT_ID", "guardpost-ingest"),
+            "share_group": env.get("GUARDPOST_SHARE_GROUP") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        parse_mqtt_url(settings.mqtt_url)
+        parse_bind(settings.bind)
+        return settings

@@ -1,0 +1,141 @@
+"""SQLAlchemy models: registry (sites, terminals, guards, templates, users) and the event store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Naive UTC: every timestamp column stores UTC, whatever the database's time zone."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Terminal(Base):
+    __tablename__ = "terminals"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), index=True)
+    # Needed in clear to verify HMACs; protect the database like the key file.
+    secret: Mapped[str] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    heartbeat: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    site: Mapped[Site] = relationship()
+
+
+class Guard(Base):
+    __tablename__ = "guards"
+    guard_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    templates: Mapped[list["FaceTemplate"]] = relationship(back_populates="guard", cascade="all, delete-orphan")
+
+
+class Assignment(Base):
+    """A guard posted to a site from ``start`` until ``end`` (open while ``end`` is null)."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guard_id: Mapped[str] = mapped_column(ForeignKey("guards.guard_id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), index=True)
+    start: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    end: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class FaceTemplate(Base):
+    __tablename__ = "face_templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guard_id: Mapped[str] = mapped_column(ForeignKey("guards.guard_id"), index=True)
+    encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    photo_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    guard: Mapped[Guard] = relationship(back_populates="templates")
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_captured", "captured_at", "id"),
+        Index("ix_events_site_captured", "site_id", "captured_at"),
+        Index("ix_events_guard_captured", "guard_id", "captured_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    guard_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    captured_at: Mapped[datetime] = mapped_column(DateTime)
+    clock_synced: Mapped[bool] = mapped_column(Boolean)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    distance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    margin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    liveness: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+
+
+class Reject(Base):
+    """Anything ingest refused, with why; the payload is kept only as a bounded excerpt."""
+
+    __tablename__ = "rejects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    topic: Mapped[str] = mapped_column(String(300))
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    payload_excerpt: Mapped[str] = mapped_column(Text)
+    payload_size: Mapped[int] = mapped_column(Integer)
+
+
+class Finding(Base):
+    """Something a supervisor should look at (e.g. a sequence gap), raised by ingest."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("kind", "device_id", "detail"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
