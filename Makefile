@@ -21,6 +21,8 @@ demo: install
 	$(BIN)/guardpost demo
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 bench: install

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -40,7 +40,7 @@ class _Strict(BaseModel):
 
 
 class Match(_Strict):
-    distance: float = Field(ge=0.0, le=4.0)
+    distance: float | None = Field(ge=0.0, le=4.0)  # null when the gallery is empty
     margin: float | None = Field(default=None, ge=0.0, le=4.0)
     frames: int = Field(ge=1, le=1000)
     liveness: Liveness
@@ -70,7 +70,15 @@ class Event(_Strict):
     sig: Hex64
 
     def model_post_init(self, __context: Any) -> None:
-        for value, what in ((self.device_id, "device_id"), (self.site_id, "site_id")):
+        ids = [
+            (self.device_id, "device_id"),
+            (self.site_id, "site_id"),
+            (self.guard_id, "guard_id"),
+            (self.candidate_guard_id, "candidate_guard_id"),
+        ]
+        for value, what in ids:
+            if value is None:
+                continue
             try:
                 check_id(value, what)
             except TopicError as exc:
@@ -194,7 +202,11 @@ def build_status(state: Literal["online", "offline"]) -> bytes:
 
 def parse_status(payload: bytes) -> str:
     data = _load_json(payload)
-    if not isinstance(data, dict) or data.get("schema") != STATUS_SCHEMA or data.get("state") not in ("online", "offline"):
+    if (
+        not isinstance(data, dict)
+        or data.get("schema") != STATUS_SCHEMA
+        or data.get("state") not in ("online", "offline")
+    ):
         raise ProtocolError("invalid_schema", "status must be {schema: guardpost.status.v1, state: online|offline}")
     return data["state"]
 
@@ -210,7 +222,7 @@ class Heartbeat(_Strict):
 
 
 def build_heartbeat(**fields: Any) -> bytes:
-    sent_at = fields.pop("sent_at", None) or datetime.now(timezone.utc)
+    sent_at = fields.pop("sent_at", None) or datetime.now(UTC)
     payload = {"schema": HEARTBEAT_SCHEMA, "sent_at": format_time(sent_at), **fields}
     Heartbeat.model_validate(payload)
     return encode(payload)

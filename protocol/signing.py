@@ -29,5 +29,5 @@ def verify(payload: dict[str, Any], secret: str) -> bool:
 
 def request_signature(secret: str, method: str, path: str, timestamp: str) -> str:
     """Signature a terminal puts on its HTTP requests to the server (gallery sync)."""
-    message = f"{method.upper()}\n{path}\n{timestamp}".encode("utf-8")
+    message = f"{method.upper()}\n{path}\n{timestamp}".encode()
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()

@@ -20,7 +20,7 @@ def normalise_db_url(url: str) -> str:
     """Accept plain postgresql:// URLs (as DATABASE_URL usually is) and use the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -48,7 +48,7 @@ class ServerSettings:
     share_group: str | None = None
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "ServerSettings":
+    def from_env(cls, **overrides: object) -> ServerSettings:
         env = os.environ
         values: dict[str, object] = {
             "db_url": env.get("GUARDPOST_DB", DEFAULT_DB),

@@ -33,7 +33,8 @@ def load_cipher(key_file: Path | None = None) -> Fernet:
             raise ConfigError(f"cannot read the template key file {path}: {exc.strerror}") from None
     if not raw:
         raise ConfigError(
-            f"no template encryption key: set {KEY_FILE_ENV} to a key file (create one with 'guardpost keygen FILE') or {KEY_ENV}"
+            f"no template encryption key: set {KEY_FILE_ENV} to a key file "
+            f"(create one with 'guardpost keygen FILE') or {KEY_ENV}"
         )
     try:
         return Fernet(raw)
@@ -49,4 +50,6 @@ def decrypt_template(cipher: Fernet, blob: bytes) -> np.ndarray:
     try:
         return np.frombuffer(cipher.decrypt(blob), dtype="<f8").copy()
     except InvalidToken:
-        raise ConfigError("a stored template cannot be decrypted: the key does not match the one it was enrolled with") from None
+        raise ConfigError(
+            "a stored template cannot be decrypted: the key does not match the one it was enrolled with"
+        ) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -16,14 +16,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     """Naive UTC: every timestamp column stores UTC, whatever the database's time zone."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -58,7 +57,7 @@ class Guard(Base):
     guard_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    templates: Mapped[list["FaceTemplate"]] = relationship(back_populates="guard", cascade="all, delete-orphan")
+    templates: Mapped[list[FaceTemplate]] = relationship(back_populates="guard", cascade="all, delete-orphan")
 
 
 class Assignment(Base):
@@ -127,15 +126,3 @@ class Reject(Base):
     detail: Mapped[str] = mapped_column(Text)
     payload_excerpt: Mapped[str] = mapped_column(Text)
     payload_size: Mapped[int] = mapped_column(Integer)
-
-
-class Finding(Base):
-    """Something a supervisor should look at (e.g. a sequence gap), raised by ingest."""
-
-    __tablename__ = "findings"
-    __table_args__ = (UniqueConstraint("kind", "device_id", "detail"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    detail: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,5 @@
+"""Allows ``python -m guardpost``."""
+
+from guardpost.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,292 @@
+"""The ``guardpost`` command: server, ingest, agent, broker, demo and registry administration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+EXIT_CONFIG = 2
+EXIT_RUNTIME = 3
+
+
+class CliError(Exception):
+    """Reported as one line on stderr with an exit code, never as a traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_CONFIG):
+        super().__init__(message)
+        self.code = code
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _settings(args: argparse.Namespace):
+    from server.config import ServerSettings
+
+    return ServerSettings.from_env(
+        db_url=getattr(args, "db", None),
+        mqtt_url=getattr(args, "mqtt", None),
+        bind=getattr(args, "bind", None),
+        share_group=getattr(args, "share_group", None),
+    )
+
+
+def _session(args: argparse.Namespace):
+    from server.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(_settings(args).db_url))()
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from server.config import parse_bind
+    from server.crypto import load_cipher
+    from server.db import make_engine, make_sessionmaker
+    from server.mqtt_ingest import IngestService
+    from server.web import create_app
+
+    settings = _settings(args)
+    engine = make_engine(settings.db_url)
+    app = create_app(settings, engine=engine, cipher=load_cipher(settings.key_file))
+    host, port = parse_bind(settings.bind)
+    try:
+        http = make_server(host, port, app, threaded=True)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; set --bind or GUARDPOST_BIND", EXIT_RUNTIME
+        ) from None
+    ingest = None
+    if not args.no_ingest:
+        ingest = IngestService(settings, make_sessionmaker(engine))
+        ingest.start()
+    stop = _stop_on_signals()
+    threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
+    print(
+        f"GuardPost server on http://{host}:{port}/ "
+        f"(ingest {'off' if ingest is None else 'from ' + settings.mqtt_url})",
+        flush=True,
+    )
+    stop.wait()
+    http.shutdown()
+    if ingest is not None:
+        ingest.stop()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from server.db import make_engine, make_sessionmaker
+    from server.mqtt_ingest import IngestService, run_forever
+
+    settings = _settings(args)
+    service = IngestService(settings, make_sessionmaker(make_engine(settings.db_url)))
+    print(f"GuardPost ingest from {settings.mqtt_url} into the database", flush=True)
+    run_forever(service, _stop_on_signals())
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from edge_agent.agent import Agent
+    from edge_agent.config import load_config
+    from edge_agent.sources import SourceError
+
+    config = load_config(args.config)
+    try:
+        agent = Agent(config)
+    except SourceError as exc:
+        raise CliError(str(exc), EXIT_RUNTIME) from None
+    print(f"GuardPost agent {config.device_id} at site {config.site_id}, broker {config.mqtt.url}", flush=True)
+    return agent.run(_stop_on_signals(), exit_when_drained=args.exit_when_drained)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from guardpost.broker import run_broker
+
+    return run_broker(args.host, args.port)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from guardpost.demo import run_demo
+
+    return run_demo(Path(args.var), args.port)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from server.crypto import generate_key_file
+
+    try:
+        generate_key_file(Path(args.file))
+    except FileExistsError:
+        raise CliError(f"{args.file} already exists; refusing to overwrite a key") from None
+    print(f"wrote a new key to {args.file} (mode 600); back it up: without it enrolled templates cannot be read")
+    return 0
+
+
+def cmd_devices_add(args: argparse.Namespace) -> int:
+    from server.registry import add_device
+
+    with _session(args) as session:
+        terminal, secret = add_device(session, args.site_id, args.device_id)
+        session.commit()
+    if args.json:
+        print(json.dumps({"device_id": terminal.device_id, "site_id": terminal.site_id, "secret": secret}))
+    else:
+        print(f"registered terminal {terminal.device_id} at site {terminal.site_id}")
+        print(f"secret (shown once; put it in the terminal's secret_file): {secret}")
+    return 0
+
+
+def cmd_guards_add(args: argparse.Namespace) -> int:
+    from server.registry import add_guard
+
+    with _session(args) as session:
+        guard = add_guard(session, args.guard_id, args.name, args.site)
+        session.commit()
+    print(
+        f"added guard {guard.guard_id} ({guard.name})" + (f", assigned to {', '.join(args.site)}" if args.site else "")
+    )
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from biometrics.faces import FaceEncoder
+    from server.crypto import load_cipher
+    from server.enrollment import EnrollmentError, enroll_photo
+
+    cipher = load_cipher(_settings(args).key_file)
+    encoder = FaceEncoder()
+    failed = 0
+    with _session(args) as session:
+        for i, photo in enumerate(args.photos, 1):
+            try:
+                enroll_photo(session, cipher, encoder, args.guard_id, Path(photo))
+                session.commit()
+                print(f"[{i}/{len(args.photos)}] {photo}: enrolled")
+            except EnrollmentError as exc:
+                session.rollback()
+                failed += 1
+                print(f"[{i}/{len(args.photos)}] {exc}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from server.registry import add_user
+
+    with _session(args) as session:
+        user, token = add_user(session, args.name, args.role)
+        session.commit()
+    if args.json:
+        print(json.dumps({"name": user.name, "role": user.role, "token": token}))
+    else:
+        print(f"created {user.role} {user.name}; API token (shown once): {token}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from server.registry import ROLES
+
+    parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def db_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--db", help="SQLAlchemy URL (env GUARDPOST_DB; default sqlite:///var/guardpost.db)")
+
+    p = sub.add_parser("server", help="web app and API, plus the ingest loop unless --no-ingest")
+    db_flags(p)
+    p.add_argument("--mqtt", help="mqtt://host:port (env GUARDPOST_MQTT)")
+    p.add_argument("--bind", help="host:port (env GUARDPOST_BIND; default 127.0.0.1:8080)")
+    p.add_argument("--no-ingest", action="store_true", help="serve the web app only")
+    p.set_defaults(func=cmd_server)
+
+    p = sub.add_parser("ingest", help="the ingest process on its own")
+    db_flags(p)
+    p.add_argument("--mqtt", help="mqtt://host:port (env GUARDPOST_MQTT)")
+    p.add_argument("--share-group", help="MQTT shared-subscription group, to run several ingest processes")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("agent", help="run a gate terminal")
+    p.add_argument("--config", required=True, help="terminal config (TOML), see device_configs/")
+    p.add_argument(
+        "--exit-when-drained", action="store_true", help="exit once the source ends and the server acked all"
+    )
+    p.set_defaults(func=cmd_agent)
+
+    p = sub.add_parser("broker", help="embedded MQTT broker for machines without Mosquitto")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=1883)
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("demo", help="broker, server and a simulated gate on this machine")
+    p.add_argument("--var", default="var/demo", help="folder for the demo's database, keys and frames")
+    p.add_argument("--port", type=int, default=0, help="dashboard port (default: a free one)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("keygen", help="create a key file for template encryption")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_keygen)
+
+    devices = sub.add_parser("devices", help="terminals").add_subparsers(dest="action", required=True)
+    p = devices.add_parser("add", help="register a terminal and print its secret once")
+    p.add_argument("site_id")
+    p.add_argument("device_id")
+    p.add_argument("--json", action="store_true")
+    db_flags(p)
+    p.set_defaults(func=cmd_devices_add)
+
+    guards = sub.add_parser("guards", help="guards").add_subparsers(dest="action", required=True)
+    p = guards.add_parser("add", help="add a guard")
+    p.add_argument("guard_id")
+    p.add_argument("--name", required=True)
+    p.add_argument("--site", action="append", default=[], help="assign to this site (repeatable)")
+    db_flags(p)
+    p.set_defaults(func=cmd_guards_add)
+
+    p = sub.add_parser("enroll", help="enrol face photos for a guard (needs GUARDPOST_KEY_FILE)")
+    p.add_argument("guard_id")
+    p.add_argument("photos", nargs="+")
+    db_flags(p)
+    p.set_defaults(func=cmd_enroll)
+
+    users = sub.add_parser("users", help="users and API tokens").add_subparsers(dest="action", required=True)
+    p = users.add_parser("add", help="create a user and print an API token once")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--json", action="store_true")
+    db_flags(p)
+    p.set_defaults(func=cmd_users_add)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import OperationalError
+
+    from edge_agent.config import ConfigError as AgentConfigError
+    from server.config import ConfigError
+    from server.registry import RegistryError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except (ConfigError, AgentConfigError, RegistryError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OperationalError as exc:
+        print(f"error: cannot use the database: {exc.orig}; check --db / GUARDPOST_DB", file=sys.stderr)
+        return EXIT_RUNTIME

@@ -1,0 +1,126 @@
+"""Registry operations: terminals, guards, site assignments, enrolment, users and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from protocol.gallery import build_gallery
+from protocol.topics import check_id
+from server.crypto import decrypt_template, encrypt_template
+from server.models import Assignment, FaceTemplate, Guard, Site, Terminal, User, utcnow
+
+ROLES = ("admin", "police", "manager", "supervisor")
+
+
+class RegistryError(ValueError):
+    """A registry request that cannot be carried out; the message says why."""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def ensure_site(session: Session, site_id: str, name: str = "", tz: str = "UTC") -> Site:
+    check_id(site_id, "site_id")
+    site = session.get(Site, site_id)
+    if site is None:
+        site = Site(site_id=site_id, name=name or site_id, timezone=tz)
+        session.add(site)
+        session.flush()
+    return site
+
+
+def add_device(session: Session, site_id: str, device_id: str) -> tuple[Terminal, str]:
+    """Register a terminal (creating its site if needed); returns it with its new secret."""
+    check_id(device_id, "device_id")
+    if session.get(Terminal, device_id) is not None:
+        raise RegistryError(f"terminal {device_id} is already registered")
+    ensure_site(session, site_id)
+    secret = secrets.token_hex(32)
+    terminal = Terminal(device_id=device_id, site_id=site_id, secret=secret)
+    session.add(terminal)
+    session.flush()
+    return terminal, secret
+
+
+def add_guard(session: Session, guard_id: str, name: str, sites: Iterable[str] = ()) -> Guard:
+    check_id(guard_id, "guard_id")
+    if session.get(Guard, guard_id) is not None:
+        raise RegistryError(f"guard {guard_id} already exists")
+    guard = Guard(guard_id=guard_id, name=name)
+    session.add(guard)
+    session.flush()
+    for site_id in sites:
+        assign(session, guard_id, site_id)
+    return guard
+
+
+def assign(session: Session, guard_id: str, site_id: str, start: datetime | None = None) -> Assignment:
+    if session.get(Guard, guard_id) is None:
+        raise RegistryError(f"no guard {guard_id}")
+    ensure_site(session, site_id)
+    assignment = Assignment(guard_id=guard_id, site_id=site_id, start=start or utcnow())
+    session.add(assignment)
+    session.flush()
+    return assignment
+
+
+def add_template(
+    session: Session, cipher: Fernet, guard_id: str, template: np.ndarray, photo_sha256: str
+) -> FaceTemplate:
+    if session.get(Guard, guard_id) is None:
+        raise RegistryError(f"no guard {guard_id}; add the guard first with 'guardpost guards add'")
+    row = FaceTemplate(guard_id=guard_id, encrypted=encrypt_template(cipher, template), photo_sha256=photo_sha256)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def add_user(session: Session, name: str, role: str) -> tuple[User, str]:
+    """Create a user and return it with its API token; only the token's hash is stored."""
+    if role not in ROLES:
+        raise RegistryError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise RegistryError(f"user {name} already exists")
+    token = secrets.token_urlsafe(32)
+    user = User(name=name, role=role, token_sha256=hash_token(token))
+    session.add(user)
+    session.flush()
+    return user, token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token:
+        return None
+    return session.scalar(select(User).where(User.token_sha256 == hash_token(token)))
+
+
+def site_gallery(session: Session, cipher: Fernet, site_id: str) -> dict:
+    """The gallery document for one site: templates of guards currently assigned there."""
+    now = utcnow()
+    guard_ids = session.scalars(
+        select(Assignment.guard_id)
+        .where(Assignment.site_id == site_id, Assignment.start <= now)
+        .where((Assignment.end.is_(None)) | (Assignment.end > now))
+        .distinct()
+    ).all()
+    rows = session.execute(
+        select(Guard.guard_id, Guard.name, FaceTemplate.id, FaceTemplate.encrypted)
+        .join(FaceTemplate, FaceTemplate.guard_id == Guard.guard_id)
+        .where(Guard.guard_id.in_(guard_ids))
+        .order_by(Guard.guard_id, FaceTemplate.id)
+    ).all()
+    entries: dict[str, tuple[str, list[np.ndarray]]] = {}
+    for guard_id, name, _tid, blob in rows:
+        entries.setdefault(guard_id, (name, []))[1].append(decrypt_template(cipher, blob))
+    # The version changes whenever the set of templates served to the site changes.
+    version = hashlib.sha256(",".join(f"{g}:{t}" for g, _n, t, _b in rows).encode()).hexdigest()[:16]
+    return build_gallery(site_id, version, [(g, n, ts) for g, (n, ts) in entries.items()])

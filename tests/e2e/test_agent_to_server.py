@@ -1,0 +1,86 @@
+"""A real agent process verifies sample faces and delivers through a real broker, even one that was down."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardpost.broker import free_port
+from server.config import parse_mqtt_url
+from tests.support.services import wait_for
+from tests.support.stack import unique
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.terminal import (
+    agent_log,
+    enrol_sample_guards,
+    gate_frames,
+    outbox_depth,
+    start_agent,
+    stop_process,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _events(stack, device):
+    events, cursor = [], None
+    while True:
+        page = stack.api(f"/api/v1/events?device={device}&limit=1000" + (f"&cursor={cursor}" if cursor else ""))
+        events += page["events"]
+        if not (cursor := page["next_cursor"]):
+            return events
+
+
+def test_agent_started_while_broker_down_delivers_its_backlog_once(stack, mqtt_url, tmp_path):
+    site, device = unique("site"), unique("gate")
+    secret = stack.add_device(site, device)
+    guards = enrol_sample_guards(stack, site)
+    frames, expected = gate_frames(tmp_path / "frames")
+    proxy = TcpProxy(free_port(), parse_mqtt_url(mqtt_url))  # the terminal's only way to the broker: down for now
+    config = write_config(
+        tmp_path / "terminal",
+        site_id=site,
+        device_id=device,
+        secret=secret,
+        mqtt_url=f"mqtt://127.0.0.1:{proxy.port}",
+        server_url=stack.http_url,
+        frames=frames,
+    )
+    agent = start_agent(config, "--exit-when-drained")
+    try:
+        wait_for(lambda: outbox_depth(config) == len(expected), 120, f"{len(expected)} events in the outbox")
+        assert _events(stack, device) == []
+        proxy.start()
+        assert agent.wait(timeout=120) == 0, agent_log(config).read_text()
+    finally:
+        stop_process(agent)
+        proxy.stop()
+    events = sorted(_events(stack, device), key=lambda e: e["seq"])
+    assert [e["seq"] for e in events] == list(range(1, len(expected) + 1))
+    assert len({e["event_id"] for e in events}) == len(expected)
+    assert [guards.get(e["guard_id"]) for e in events] == expected
+    assert all(e["type"] == "check_in" and e["method"] == "face" for e in events)
+    assert outbox_depth(config) == 0
+
+
+def test_unknown_face_is_denied_not_matched(stack, mqtt_url, tmp_path):
+    site, device = unique("site"), unique("gate")
+    secret = stack.add_device(site, device)
+    frames, expected = gate_frames(tmp_path / "frames")  # nobody enrolled at this site: every face is a stranger
+    config = write_config(
+        tmp_path / "terminal",
+        site_id=site,
+        device_id=device,
+        secret=secret,
+        mqtt_url=mqtt_url,
+        server_url=stack.http_url,
+        frames=frames,
+    )
+    agent = start_agent(config, "--exit-when-drained")
+    try:
+        assert agent.wait(timeout=120) == 0, agent_log(config).read_text()
+    finally:
+        stop_process(agent)
+    events = _events(stack, device)
+    assert len(events) == len(expected)
+    assert all(e["type"] == "denied" and e["guard_id"] is None for e in events)
