@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import cv2
-import face_recognition
 import numpy as np
 from PIL import ImageFile
 
 from biometrics.images import ImageError
+
+with warnings.catch_warnings():
+    # face_recognition_models (2017) imports pkg_resources; setuptools<81 is pinned for it, so the
+    # deprecation notice is ours to know, not every terminal log's.
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+    import face_recognition
 
 # face_recognition turns this on process-wide when imported; a half-grey enrolment photo or camera
 # frame must be an error, not a silently damaged encoding, so restore PIL's default.

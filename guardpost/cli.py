@@ -279,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per dashboard poll is noise
     try:
         return args.func(args)
     except CliError as exc:
