@@ -108,12 +108,22 @@ def _on_duty(now: datetime) -> dict[str, list[dict[str, Any]]]:
     ).all()
     if not rows:
         return {}
-    # A long shift can have started before the window, so the check-in is looked up without one.
+    # The duty began at the first check-in after the guard's last check-out there; a long shift can have
+    # started before the window, so this is looked up without one.
+    guard_ids = sorted({r.guard_id for r in rows})
+    last_out = (
+        select(Event.site_id, Event.guard_id, func.max(Event.captured_at).label("at"))
+        .where(Event.type == "check_out", Event.guard_id.in_(guard_ids))
+        .group_by(Event.site_id, Event.guard_id)
+        .subquery()
+    )
     started = {
         (site_id, guard_id): when
         for site_id, guard_id, when in session.execute(
-            select(Event.site_id, Event.guard_id, func.max(Event.captured_at))
-            .where(Event.type == "check_in", Event.guard_id.in_(sorted({r.guard_id for r in rows})))
+            select(Event.site_id, Event.guard_id, func.min(Event.captured_at))
+            .outerjoin(last_out, (last_out.c.site_id == Event.site_id) & (last_out.c.guard_id == Event.guard_id))
+            .where(Event.type == "check_in", Event.guard_id.in_(guard_ids))
+            .where(last_out.c.at.is_(None) | (Event.captured_at > last_out.c.at))
             .group_by(Event.site_id, Event.guard_id)
         )
     }

@@ -26,8 +26,7 @@ GALLERY_PATH = "/api/v1/terminal/gallery"
 class World:
     """A fresh database with one site, one terminal, two guards and a user token."""
 
-    def __init__(self, tmp_path: Path):
-        url = f"sqlite:///{tmp_path}/t.db"
+    def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
         self.cipher = Fernet(Fernet.generate_key())
@@ -79,8 +78,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path):
-    w = World(tmp_path)
+def world(db_url: str):
+    w = World(db_url)
     yield w
     w.engine.dispose()
 
@@ -251,6 +250,16 @@ def test_live_shows_guard_on_duty_until_check_out(world: World) -> None:
     assert duty[0]["since"] == check_in["captured_at"]
     world.event("check_out", "g1", timedelta(minutes=5))
     assert on_duty(world) == []
+
+
+def test_duty_starts_at_the_first_check_in_after_the_last_check_out(world: World) -> None:
+    world.event("check_in", "g1", timedelta(hours=10))
+    world.event("check_out", "g1", timedelta(hours=8))
+    world.event("check_in", "g1", timedelta(hours=3))  # the duty now on starts here
+    world.event("check_in", "g1", timedelta(hours=1))  # a repeated check-in does not restart it
+    check_ins = world.get("/api/v1/events?type=check_in").get_json()["events"]
+    (duty,) = on_duty(world)
+    assert duty["since"] == check_ins[1]["captured_at"]
 
 
 def test_live_lists_all_sites_and_terminals(world: World) -> None:
