@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
 from edge_agent.outbox import Outbox
 from protocol.events import ProtocolError, build_status, parse_ack
+from protocol.mqtt_url import MqttUrl
 from protocol.topics import acks_topic, events_topic, heartbeat_topic, status_topic
 
 log = logging.getLogger("guardpost.agent.publisher")
@@ -20,10 +20,12 @@ class Publisher:
         self._site, self._device = site_id, device_id
         self._outbox = outbox
         self._keepalive = keepalive_s
-        parts = urlsplit(mqtt_url)
-        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 1883
+        broker = MqttUrl.parse(mqtt_url)
+        self._host, self._port = broker.host, broker.port
         self.connected = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"guardpost-{device_id}")
+        # The terminal identifies itself by its device id (per-terminal broker credentials build on this).
+        self._client.username_pw_set(broker.username or device_id, broker.password)
         self._client.will_set(status_topic(site_id, device_id), build_status("offline"), qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

@@ -18,8 +18,10 @@ def broker_config(host: str, port: int) -> dict:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 200}},
         "plugins": {
-            # Loopback-only demo/test broker; production uses Mosquitto with per-terminal credentials.
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            # Loopback-only demo/test broker: any client that names itself is let in. amqtt keeps QoS 1
+            # messages for offline persistent sessions only when the client is not anonymous.
+            # Production uses Mosquitto with per-terminal credentials.
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False},
         },
     }
 

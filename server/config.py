@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from protocol.mqtt_url import MqttUrl, MqttUrlError
 
 DEFAULT_DB = "sqlite:///var/guardpost.db"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
@@ -24,11 +25,11 @@ def normalise_db_url(url: str) -> str:
     return url
 
 
-def parse_mqtt_url(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ConfigError(f"MQTT URL {url!r} must look like mqtt://host:port (set GUARDPOST_MQTT)")
-    return parts.hostname, parts.port or 1883
+def parse_mqtt_url(url: str) -> MqttUrl:
+    try:
+        return MqttUrl.parse(url)
+    except MqttUrlError as exc:
+        raise ConfigError(f"{exc} (set --mqtt or GUARDPOST_MQTT)") from None
 
 
 def parse_bind(bind: str) -> tuple[str, int]:

@@ -41,9 +41,11 @@ class IngestService:
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
 
     def start(self) -> None:
-        host, port = parse_mqtt_url(self._settings.mqtt_url)
+        broker = parse_mqtt_url(self._settings.mqtt_url)
+        # Brokers keep queued messages only for identified clients, so ingest always presents a username.
+        self.client.username_pw_set(broker.username or self._settings.ingest_client_id, broker.password)
         # connect_async lets the loop keep retrying when the broker is not up yet.
-        self.client.connect_async(host, port, keepalive=30)
+        self.client.connect_async(broker.host, broker.port, keepalive=30)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -57,7 +59,7 @@ class IngestService:
             return
         client.subscribe([(subscription(kind, self._settings.share_group), 1) for kind in SUBSCRIBED_KINDS])
         self.connected.set()
-        log.info("ingest connected to %s", self._settings.mqtt_url)
+        log.info("ingest connected to %s", parse_mqtt_url(self._settings.mqtt_url).redacted())
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self.connected.clear()

@@ -36,7 +36,9 @@ def test_agent_started_while_broker_down_delivers_its_backlog_once(stack, mqtt_u
     secret = stack.add_device(site, device)
     guards = enrol_sample_guards(stack, site)
     frames, expected = gate_frames(tmp_path / "frames")
-    proxy = TcpProxy(free_port(), parse_mqtt_url(mqtt_url))  # the terminal's only way to the broker: down for now
+    proxy = TcpProxy(
+        free_port(), parse_mqtt_url(mqtt_url).address
+    )  # the terminal's only way to the broker: down for now
     config = write_config(
         tmp_path / "terminal",
         site_id=site,

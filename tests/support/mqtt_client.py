@@ -14,10 +14,11 @@ class TestClient:
     __test__ = False  # not a pytest test class
 
     def __init__(self, mqtt_url: str):
-        host, port = parse_mqtt_url(mqtt_url)
+        host, port = parse_mqtt_url(mqtt_url).address
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
+        self.client.username_pw_set("guardpost-test")
         self.client.on_message = self._on_message
         self.client.connect(host, port)
         self.client.loop_start()

@@ -57,8 +57,9 @@ class Stack:
 
 def purge_session(mqtt_url: str, client_id: str) -> None:
     """Drop a persistent session left on a shared broker by a test's ingest client."""
-    host, port = parse_mqtt_url(mqtt_url)
+    host, port = parse_mqtt_url(mqtt_url).address
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.username_pw_set(client_id)
     try:
         client.connect(host, port)
         client.loop_start()
