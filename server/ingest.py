@@ -64,6 +64,8 @@ class Ingestor:
         try:
             address = parse_topic(topic)
             device_id = address.device_id
+            if address.kind == "status" and not payload:
+                return Outcome(kind="status")  # someone cleared a retained status: nothing to record
             with self._sessions() as session:
                 terminal = session.get(Terminal, address.device_id)
                 if terminal is None:

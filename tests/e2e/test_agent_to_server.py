@@ -11,6 +11,7 @@ from tests.support.stack import unique
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.terminal import (
     agent_log,
+    clear_retained_status,
     enrol_sample_guards,
     gate_frames,
     outbox_depth,
@@ -57,6 +58,7 @@ def test_agent_started_while_broker_down_delivers_its_backlog_once(stack, mqtt_u
     finally:
         stop_process(agent)
         proxy.stop()
+        clear_retained_status(mqtt_url, site, device)
     events = sorted(_events(stack, device), key=lambda e: e["seq"])
     assert [e["seq"] for e in events] == list(range(1, len(expected) + 1))
     assert len({e["event_id"] for e in events}) == len(expected)
@@ -83,6 +85,7 @@ def test_unknown_face_is_denied_not_matched(stack, mqtt_url, tmp_path):
         assert agent.wait(timeout=120) == 0, agent_log(config).read_text()
     finally:
         stop_process(agent)
+        clear_retained_status(mqtt_url, site, device)
     events = _events(stack, device)
     assert len(events) == len(expected)
     assert all(e["type"] == "denied" and e["guard_id"] is None for e in events)

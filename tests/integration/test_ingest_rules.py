@@ -112,3 +112,4 @@ def test_status_and_heartbeat_update_the_terminal(env):
     with sessions() as session:
         assert not session.get(Terminal, DEVICE).online
     assert ingestor.handle(status_topic(SITE, DEVICE), b"online").reject_reason == "malformed_json"
+    assert ingestor.handle(status_topic(SITE, DEVICE), b"").reject_reason is None  # a cleared retained status

@@ -107,3 +107,13 @@ def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=10)
+
+
+def clear_retained_status(mqtt_url: str, site_id: str, device_id: str) -> None:
+    """A test terminal's retained status would otherwise stay on a shared broker for every later run."""
+    from protocol.topics import status_topic
+    from tests.support.mqtt_client import TestClient
+
+    client = TestClient(mqtt_url)
+    client.publish(status_topic(site_id, device_id), b"", retain=True)
+    client.close()
