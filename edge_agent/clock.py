@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from pathlib import Path
 
 TIME_ERROR = 5  # adjtimex(2): clock not synchronised
 
@@ -15,6 +16,14 @@ def kernel_clock_synced() -> bool:
     buf = ctypes.create_string_buffer(512)  # struct timex with modes=0: a read-only query
     state = ctypes.CDLL(None, use_errno=True).adjtimex(buf)
     return state not in (-1, TIME_ERROR)
+
+
+def boot_id() -> str | None:
+    """Changes at every boot; with monotonic time it tells the server which events share a clock."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
 
 
 def clock_synced(mode: str) -> bool:

@@ -74,10 +74,10 @@ def _templates(guard_id: str, rows: np.ndarray, dim: int) -> np.ndarray:
 
 
 def consensus(decisions: Sequence[Decision], required: int) -> Decision | None:
-    """The closest accept when at least ``required`` decisions accept the same guard, else None.
+    """The closest accept when at least ``required`` decisions accept one guard and none accepts another.
 
-    If two guards both reach ``required`` the frames disagree about who is at the gate, so nobody
-    is accepted.
+    Frames that accept two different guards disagree about who is at the gate, and a wrong accept at
+    a gate is worse than a retry, so nobody is accepted.
     """
     if required < 1:
         raise ValueError(f"required must be at least 1, got {required}")
@@ -85,7 +85,9 @@ def consensus(decisions: Sequence[Decision], required: int) -> Decision | None:
     for decision in decisions:
         if decision.outcome == "accept" and decision.guard_id is not None:
             accepts[decision.guard_id].append(decision)
-    agreed = [group for group in accepts.values() if len(group) >= required]
-    if len(agreed) != 1:
+    if len(accepts) != 1:
         return None
-    return min(agreed[0], key=lambda decision: decision.distance or 0.0)
+    (group,) = accepts.values()
+    if len(group) < required:
+        return None
+    return min(group, key=lambda decision: decision.distance or 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 import time
@@ -25,6 +26,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
+class OutboxFull(RuntimeError):
+    """The outbox cannot take another event; earlier events are kept, never overwritten."""
+
+
 @dataclass(frozen=True)
 class Pending:
     seq: int
@@ -35,8 +40,10 @@ class Pending:
 class Outbox:
     """Thread-safe: the capture loop appends, the MQTT thread acks."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_events: int = 1_000_000, min_free_mb: float = 50.0):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._folder = path.parent
+        self._max_events, self._min_free_mb = max_events, min_free_mb
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -48,6 +55,7 @@ class Outbox:
     def append(self, build: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
         """Allocate the next sequence number, build the signed event with it and store both atomically."""
         with self._lock:
+            self._check_room()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 seq = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
@@ -58,10 +66,29 @@ class Outbox:
                 )
                 self._db.execute("UPDATE meta SET value=? WHERE key='next_seq'", (seq + 1,))
                 self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                if "full" in str(exc):
+                    raise OutboxFull(f"outbox disk is full ({exc}); free space on {self._folder}") from None
+                raise
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             return event
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def _check_room(self) -> None:
+        depth = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        if depth >= self._max_events:
+            raise OutboxFull(
+                f"outbox holds {depth} unacknowledged events (limit {self._max_events}); is the server reachable?"
+            )
+        free_mb = shutil.disk_usage(self._folder).free / 2**20
+        if free_mb < self._min_free_mb:
+            raise OutboxFull(f"only {free_mb:.0f} MB free on {self._folder} (need {self._min_free_mb:.0f} MB)")
 
     def due(self, resend_after_s: float, limit: int = 100) -> list[Pending]:
         """Events never sent, or sent longer ago than ``resend_after_s`` without an ack, oldest first."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -124,15 +126,74 @@ class CameraSource:
         self._capture.release()
 
 
+class ReconnectingSource:
+    """A live camera or stream that may be unplugged or down: reported clearly and reopened, never a crash.
+
+    ``read`` returns None while the device is unavailable; ``problem`` says why, for the log, the
+    heartbeat and the guard's screen.
+    """
+
+    live = True
+
+    def __init__(self, opener: Callable[[], FrameSource], retry_s: float = 5.0, max_misses: int = 50) -> None:
+        self._opener, self._retry_s, self._max_misses = opener, retry_s, max_misses
+        self._source: FrameSource | None = None
+        self._next_try = 0.0
+        self._misses = 0
+        self.problem: str | None = None
+
+    def read(self) -> Frame | None:
+        if self._source is None and not self._reopen():
+            return None
+        assert self._source is not None
+        frame = self._source.read()
+        if frame is not None:
+            self._misses = 0
+            return frame
+        self._misses += 1
+        if self._misses >= self._max_misses:
+            # Many empty reads in a row: the device went away; close it and reopen later.
+            self._fail("stopped delivering frames; reopening")
+        return None
+
+    def _reopen(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        try:
+            self._source = self._opener()
+        except SourceError as exc:
+            self._fail(str(exc))
+            return False
+        if self.problem is not None:
+            _log.info("frame source is back")
+        self.problem, self._misses = None, 0
+        return True
+
+    def _fail(self, why: str) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        if why != self.problem:
+            _log.error("%s (retrying every %.0fs)", why, self._retry_s)
+        self.problem = why
+        self._next_try = time.monotonic() + self._retry_s
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+
 def open_source(spec: str, loop: bool = False) -> FrameSource:
     """Open ``camera:N``, ``rtsp://...``, ``folder:PATH``, a directory of images or a video file."""
     if spec.startswith("camera:"):
         index = spec.removeprefix("camera:")
         if not index.isdigit():
             raise SourceError(f"camera index must be a number, as in camera:0; got {spec!r}")
-        return CameraSource(int(index))
+        return ReconnectingSource(lambda: CameraSource(int(index)))
     if spec.startswith(("rtsp://", "rtsps://")):
-        return VideoSource(spec)
+        return ReconnectingSource(lambda: VideoSource(spec))
     if spec.startswith("folder:"):
         return FolderSource(spec.removeprefix("folder:"), loop=loop)
     path = Path(spec)

@@ -60,6 +60,7 @@ class Event(_Strict):
     clock_synced: bool
     # Seconds since the terminal booted at capture: lets the server correct an unsynced clock.
     monotonic_s: float | None = Field(default=None, ge=0.0)
+    boot_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{8,40}$")
     type: EventType
     guard_id: Id | None
     candidate_guard_id: Id | None = None
@@ -147,6 +148,7 @@ def build_event(
     card_number_masked: str | None = None,
     candidate_guard_id: str | None = None,
     monotonic_s: float | None = None,
+    boot_id: str | None = None,
     event_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """A signed event dict, validated against the schema before it leaves the caller."""
@@ -166,6 +168,8 @@ def build_event(
     }
     if monotonic_s is not None:
         payload["monotonic_s"] = round(monotonic_s, 3)
+    if boot_id is not None:
+        payload["boot_id"] = boot_id
     if candidate_guard_id is not None:
         payload["candidate_guard_id"] = candidate_guard_id
     if card_number_masked is not None:
@@ -219,6 +223,10 @@ class Heartbeat(_Strict):
     cpu_temp_c: float | None = None
     disk_free_mb: float | None = Field(default=None, ge=0)
     version: str = Field(max_length=32)
+    # With sent_at from a synced clock, these let the server re-date events captured before the sync.
+    monotonic_s: float | None = Field(default=None, ge=0.0)
+    boot_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{8,40}$")
+    alarms: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=10)
 
 
 def build_heartbeat(**fields: Any) -> bytes:

@@ -80,10 +80,15 @@ def accept(guard_id: str, distance: float) -> Decision:
 
 def test_consensus_needs_enough_agreeing_accepts() -> None:
     unknown = Decision("unknown", None, None, 0.8, None)
-    frames = [accept("G-1", 0.40), unknown, accept("G-1", 0.30), accept("G-2", 0.35)]
+    frames = [accept("G-1", 0.40), unknown, accept("G-1", 0.30)]
     assert consensus(frames, required=2) == accept("G-1", 0.30)
     assert consensus(frames, required=3) is None
     assert consensus([], required=1) is None
+
+
+def test_one_frame_accepting_someone_else_vetoes_the_consensus() -> None:
+    frames = [accept("G-1", 0.40), accept("G-1", 0.30), accept("G-2", 0.35)]
+    assert consensus(frames, required=2) is None
 
 
 def test_consensus_refuses_when_two_guards_both_qualify() -> None:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from edge_agent.outbox import Outbox
+from edge_agent.outbox import Outbox, OutboxFull
 
 
 def event(seq: int) -> dict:
@@ -63,3 +63,20 @@ def test_database_is_wal_with_full_sync(tmp_path):
     box.close()
     with sqlite3.connect(tmp_path / "o.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_full_outbox_refuses_new_events_and_keeps_the_old(tmp_path):
+    box = Outbox(tmp_path / "o.db", max_events=2)
+    kept = [box.append(event)["event_id"] for _ in range(2)]
+    with pytest.raises(OutboxFull, match="2 unacknowledged events"):
+        box.append(event)
+    assert [p.event_id for p in box.due(30)] == kept
+    box.ack(kept[:1])
+    assert box.append(event)["seq"] == 3  # room again once the server acks
+
+
+def test_low_disk_refuses_before_sqlite_runs_out(tmp_path):
+    box = Outbox(tmp_path / "o.db", min_free_mb=10**12)
+    with pytest.raises(OutboxFull, match="MB free"):
+        box.append(event)
+    assert box.depth() == 0

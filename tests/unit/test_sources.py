@@ -14,6 +14,7 @@ from edge_agent.sources import (
     FolderSource,
     Frame,
     FrameSource,
+    ReconnectingSource,
     SourceError,
     VideoSource,
     open_source,
@@ -130,8 +131,31 @@ def test_open_source_parses_specs(image_folder: Path, video_file: Path) -> None:
     video = open_source(str(video_file))
     assert isinstance(video, VideoSource)
     video.close()
-    with pytest.raises(SourceError, match="camera 99"):
-        open_source("camera:99")
+    camera = open_source("camera:99")
+    assert isinstance(camera, ReconnectingSource) and camera.live
+
+
+def test_missing_camera_is_reported_and_retried_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    camera = open_source("camera:99")
+    assert camera.read() is None
+    assert camera.problem is not None and "camera 99 cannot be opened" in camera.problem
+    assert camera.read() is None  # within the retry interval: no new attempt, no new log line
+    assert sum("camera 99" in r.getMessage() for r in caplog.records) == 1
+    camera.close()
+
+
+def test_reconnecting_source_recovers_when_the_device_returns(image_folder: Path) -> None:
+    attempts = []
+
+    def opener() -> FolderSource:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise SourceError("camera 0 cannot be opened: unplugged")
+        return FolderSource(image_folder, loop=True)
+
+    source = ReconnectingSource(opener, retry_s=0.0, max_misses=3)
+    assert source.read() is None and source.problem == "camera 0 cannot be opened: unplugged"
+    assert source.read() is not None and source.problem is None
 
 
 @pytest.mark.parametrize("spec", ["camera:", "camera:front", "nowhere/at/all", "http://cam.local/feed"])
@@ -142,7 +166,8 @@ def test_open_source_rejects_unknown_specs(spec: str) -> None:
 
 def test_rtsp_password_never_appears_in_errors() -> None:
     # Port 9 (discard) on localhost refuses quickly, so this fails fast without a network.
-    with pytest.raises(SourceError) as excinfo:
-        open_source("rtsp://admin:s3cret@127.0.0.1:9/stream")
-    assert "s3cret" not in str(excinfo.value)
-    assert "admin:***@127.0.0.1:9" in str(excinfo.value)
+    stream = open_source("rtsp://admin:s3cret@127.0.0.1:9/stream")
+    assert stream.read() is None
+    assert "s3cret" not in stream.problem
+    assert "admin:***@127.0.0.1:9" in stream.problem
+    stream.close()
