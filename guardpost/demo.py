@@ -130,6 +130,8 @@ def run_demo(var: Path, http_port: int = 0) -> int:
         procs.append(_spawn(["agent", "--config", str(config)], env, var / "agent.log"))
         print(f"\nDashboard: {server_url}/#token={token}\n", flush=True)
         print(f"Logs in {var}. Press Ctrl-C to stop.", flush=True)
+        # Explicitly: a shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it.
+        signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

@@ -1,13 +1,16 @@
-"""SQLAlchemy models: registry (sites, terminals, guards, templates, users) and the event store."""
+"""SQLAlchemy models: registry (sites, terminals, guards, templates, credentials, users) and the event store."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -23,6 +27,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 def utcnow() -> datetime:
     """Naive UTC: every timestamp column stores UTC, whatever the database's time zone."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_card_salt() -> str:
+    return secrets.token_hex(16)
 
 
 class Base(DeclarativeBase):
@@ -34,6 +42,8 @@ class Site(Base):
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Keys the card digests in this site's gallery, so a digest leaked from one site is useless at another.
+    card_salt: Mapped[str] = mapped_column(String(64), default=new_card_salt)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -58,6 +68,7 @@ class Guard(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     templates: Mapped[list[FaceTemplate]] = relationship(back_populates="guard", cascade="all, delete-orphan")
+    credentials: Mapped[list[Credential]] = relationship(back_populates="guard", cascade="all, delete-orphan")
 
 
 class Assignment(Base):
@@ -79,6 +90,25 @@ class FaceTemplate(Base):
     photo_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     guard: Mapped[Guard] = relationship(back_populates="templates")
+
+
+class Credential(Base):
+    """A guard certificate or card number; see server/credentials.py for why the number is kept encrypted."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        UniqueConstraint("number_digest_sha256", "kind", name="uq_credentials_digest_kind"),
+        CheckConstraint("kind IN ('certificate', 'card')", name="ck_credentials_kind"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guard_id: Mapped[str] = mapped_column(ForeignKey("guards.guard_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    number_masked: Mapped[str] = mapped_column(String(64))
+    number_digest_sha256: Mapped[str] = mapped_column(String(64))
+    number_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    guard: Mapped[Guard] = relationship(back_populates="credentials")
 
 
 class User(Base):

@@ -104,7 +104,10 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 
 def site_gallery(session: Session, cipher: Fernet, site_id: str) -> dict:
-    """The gallery document for one site: templates of guards currently assigned there."""
+    """The gallery document for one site: templates and card digests of guards currently assigned there."""
+    # Imported here because server.credentials builds on this module (RegistryError).
+    from server.credentials import site_cards
+
     now = utcnow()
     guard_ids = session.scalars(
         select(Assignment.guard_id)
@@ -121,6 +124,24 @@ def site_gallery(session: Session, cipher: Fernet, site_id: str) -> dict:
     entries: dict[str, tuple[str, list[np.ndarray]]] = {}
     for guard_id, name, _tid, blob in rows:
         entries.setdefault(guard_id, (name, []))[1].append(decrypt_template(cipher, blob))
-    # The version changes whenever the set of templates served to the site changes.
-    version = hashlib.sha256(",".join(f"{g}:{t}" for g, _n, t, _b in rows).encode()).hexdigest()[:16]
-    return build_gallery(site_id, version, [(g, n, ts) for g, (n, ts) in entries.items()])
+    site = session.get(Site, site_id)
+    card_salt = site.card_salt if site is not None else ""
+    cards = site_cards(session, cipher, guard_ids, card_salt, now.date()) if card_salt else None
+    if cards is not None:
+        # Card-only guards: no templates, but a card terminal must still know them.
+        for guard_id, name in session.execute(
+            select(Guard.guard_id, Guard.name).where(Guard.guard_id.in_(list(cards.digests)))
+        ).all():
+            entries.setdefault(guard_id, (name, []))
+    # The version changes whenever the templates, the cards or the salt served to the site change.
+    served = [f"{g}:{t}" for g, _n, t, _b in rows]
+    if cards is not None:
+        served += ["cards", card_salt, *(str(i) for i in cards.served_ids)]
+    version = hashlib.sha256(",".join(served).encode()).hexdigest()[:16]
+    return build_gallery(
+        site_id,
+        version,
+        [(g, n, ts) for g, (n, ts) in sorted(entries.items())],
+        cards=cards.digests if cards is not None else None,
+        card_salt=card_salt,
+    )
