@@ -149,11 +149,26 @@ def cmd_guards_add(args: argparse.Namespace) -> int:
     from server.registry import add_guard
 
     with _session(args) as session:
-        guard = add_guard(session, args.guard_id, args.name, args.site)
+        guard = add_guard(session, args.guard_id, args.name, args.site, face_consent=args.face_consent)
         session.commit()
     print(
         f"added guard {guard.guard_id} ({guard.name})" + (f", assigned to {', '.join(args.site)}" if args.site else "")
     )
+    return 0
+
+
+def cmd_guards_consent(args: argparse.Namespace) -> int:
+    from server.registry import set_face_consent
+
+    with _session(args) as session:
+        deleted = set_face_consent(session, args.guard_id, given=args.given)
+        session.commit()
+    if args.given:
+        print(f"recorded {args.guard_id}'s consent to face data")
+    else:
+        print(
+            f"withdrawn: deleted {deleted} face template(s) of {args.guard_id}; terminals drop them at their next sync"
+        )
     return 0
 
 
@@ -248,8 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("guard_id")
     p.add_argument("--name", required=True)
     p.add_argument("--site", action="append", default=[], help="assign to this site (repeatable)")
+    p.add_argument("--face-consent", action="store_true", help="the guard has given separate consent to face data")
     db_flags(p)
     p.set_defaults(func=cmd_guards_add)
+
+    p = guards.add_parser("consent", help="record or withdraw a guard's consent to face data")
+    p.add_argument("guard_id")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--given", action="store_true", help="consent given (enrolment becomes possible)")
+    given.add_argument("--withdrawn", action="store_true", help="consent withdrawn: all face templates are deleted")
+    db_flags(p)
+    p.set_defaults(func=cmd_guards_consent)
 
     p = sub.add_parser("enroll", help="enrol face photos for a guard (needs GUARDPOST_KEY_FILE)")
     p.add_argument("guard_id")

@@ -51,7 +51,7 @@ def _prepare(var: Path, env: dict[str, str]) -> str:
         _terminal, secret = add_device(session, SITE, DEVICE)
         cipher = load_cipher(var / "server.key")
         for guard_id, name, photo in SAMPLE_GUARDS:
-            add_guard(session, guard_id, name, [SITE])
+            add_guard(session, guard_id, name, [SITE], face_consent=True)
             enroll_photo(session, cipher, encoder, guard_id, photo())
         _user, token = add_user(session, "demo-admin", "admin")
         session.commit()

@@ -66,6 +66,8 @@ class Guard(Base):
     __tablename__ = "guards"
     guard_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Separate consent for face data (PIPL, face recognition rules): no consent, no templates.
+    face_consent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     templates: Mapped[list[FaceTemplate]] = relationship(back_populates="guard", cascade="all, delete-orphan")
     credentials: Mapped[list[Credential]] = relationship(back_populates="guard", cascade="all, delete-orphan")

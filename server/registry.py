@@ -51,11 +51,13 @@ def add_device(session: Session, site_id: str, device_id: str) -> tuple[Terminal
     return terminal, secret
 
 
-def add_guard(session: Session, guard_id: str, name: str, sites: Iterable[str] = ()) -> Guard:
+def add_guard(
+    session: Session, guard_id: str, name: str, sites: Iterable[str] = (), face_consent: bool = False
+) -> Guard:
     check_id(guard_id, "guard_id")
     if session.get(Guard, guard_id) is not None:
         raise RegistryError(f"guard {guard_id} already exists")
-    guard = Guard(guard_id=guard_id, name=name)
+    guard = Guard(guard_id=guard_id, name=name, face_consent_at=utcnow() if face_consent else None)
     session.add(guard)
     session.flush()
     for site_id in sites:
@@ -73,11 +75,36 @@ def assign(session: Session, guard_id: str, site_id: str, start: datetime | None
     return assignment
 
 
+def set_face_consent(session: Session, guard_id: str, given: bool) -> int:
+    """Record consent, or its withdrawal: then every template is deleted and terminals drop them at next sync.
+
+    Returns how many templates were deleted.
+    """
+    guard = session.get(Guard, guard_id)
+    if guard is None:
+        raise RegistryError(f"no guard {guard_id}")
+    if given:
+        guard.face_consent_at = utcnow()
+        session.flush()
+        return 0
+    deleted = len(guard.templates)
+    guard.templates.clear()
+    guard.face_consent_at = None
+    session.flush()
+    return deleted
+
+
 def add_template(
     session: Session, cipher: Fernet, guard_id: str, template: np.ndarray, photo_sha256: str
 ) -> FaceTemplate:
-    if session.get(Guard, guard_id) is None:
+    guard = session.get(Guard, guard_id)
+    if guard is None:
         raise RegistryError(f"no guard {guard_id}; add the guard first with 'guardpost guards add'")
+    if guard.face_consent_at is None:
+        raise RegistryError(
+            f"guard {guard_id} has no recorded consent to face data; record it first with "
+            f"'guardpost guards consent {guard_id} --given' (check-in by card needs no consent)"
+        )
     row = FaceTemplate(guard_id=guard_id, encrypted=encrypt_template(cipher, template), photo_sha256=photo_sha256)
     session.add(row)
     session.flush()
@@ -118,7 +145,7 @@ def site_gallery(session: Session, cipher: Fernet, site_id: str) -> dict:
     rows = session.execute(
         select(Guard.guard_id, Guard.name, FaceTemplate.id, FaceTemplate.encrypted)
         .join(FaceTemplate, FaceTemplate.guard_id == Guard.guard_id)
-        .where(Guard.guard_id.in_(guard_ids))
+        .where(Guard.guard_id.in_(guard_ids), Guard.face_consent_at.is_not(None))
         .order_by(Guard.guard_id, FaceTemplate.id)
     ).all()
     entries: dict[str, tuple[str, list[np.ndarray]]] = {}

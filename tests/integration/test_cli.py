@@ -51,6 +51,9 @@ def test_users_add_prints_a_token(env):
 
 def test_guards_add_and_enroll_accepts_one_face_and_refuses_none(env, tmp_path):
     assert run("guards", "add", "G-1", "--name", "Grace Hopper", "--site", "site-a", env=env).returncode == 0
+    refused = run("enroll", "G-1", str(grace_hopper_path()), env=env)
+    assert refused.returncode == 1 and "no recorded consent" in refused.stderr
+    assert run("guards", "consent", "G-1", "--given", env=env).returncode == 0
     empty = tmp_path / "empty.png"
     Image.fromarray(no_face_rgb()).save(empty)
     broken = tmp_path / "broken.jpg"

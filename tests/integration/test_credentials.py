@@ -36,7 +36,7 @@ class Registry:
         self.cipher = Fernet(Fernet.generate_key())
         with self.sessions.begin() as s:
             _, self.secret = registry.add_device(s, "hq", "gate-1")
-            registry.add_guard(s, "g1", "Alice", sites=["hq"])
+            registry.add_guard(s, "g1", "Alice", sites=["hq"], face_consent=True)
             registry.add_guard(s, "g2", "Bob", sites=["hq"])
             registry.add_guard(s, "g3", "Carol", sites=["depot"])
             registry.add_template(s, self.cipher, "g1", np.random.default_rng(1).normal(size=128), "ab" * 32)

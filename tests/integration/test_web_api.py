@@ -37,8 +37,8 @@ class World:
             registry.ensure_site(s, "hq", name="Headquarters")
             registry.ensure_site(s, "depot")
             _, self.secret = registry.add_device(s, "hq", "gate-1")
-            registry.add_guard(s, "g1", "Alice", sites=["hq"])
-            registry.add_guard(s, "g2", "Bob", sites=["depot"])
+            registry.add_guard(s, "g1", "Alice", sites=["hq"], face_consent=True)
+            registry.add_guard(s, "g2", "Bob", sites=["depot"], face_consent=True)
             _, self.token = registry.add_user(s, "sam", "supervisor")
 
     def event(
@@ -315,6 +315,17 @@ def test_gallery_etag_answers_304_until_templates_change(world: World) -> None:
     enrol(world)
     changed = world.gallery(**{"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_withdrawn_consent_deletes_templates_and_empties_the_gallery(world: World) -> None:
+    enrol(world, "g1")
+    version = parse_gallery(world.gallery().get_json()).version
+    with world.sessions.begin() as s:
+        assert registry.set_face_consent(s, "g1", given=False) == 2
+    gallery = parse_gallery(world.gallery().get_json())
+    assert gallery.templates == {} and gallery.version != version
+    with world.sessions.begin() as s, pytest.raises(registry.RegistryError, match="no recorded consent"):
+        registry.add_template(s, world.cipher, "g1", np.zeros(128), "ab" * 32)
 
 
 def test_gallery_rejects_bad_requests(world: World) -> None:

@@ -23,7 +23,7 @@ def enrol_sample_guards(stack: Stack, site_id: str) -> dict[str, str]:
     with stack.sessions() as session:
         for sample_id, name, photo in SAMPLE_GUARDS:
             guard_id = unique(sample_id)
-            add_guard(session, guard_id, name, [site_id])
+            add_guard(session, guard_id, name, [site_id], face_consent=True)
             enroll_photo(session, stack.cipher, encoder, guard_id, photo())
             ids[guard_id] = sample_id
         session.commit()
