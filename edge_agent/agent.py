@@ -1,8 +1,7 @@
-"""Composition root of the terminal: source -> faces -> decision -> outbox -> MQTT, plus gallery sync."""
+"""Composition root of the terminal: sources, readers and the gate -> outbox -> MQTT, with feedback."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import threading
@@ -11,21 +10,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from biometrics.faces import FaceEncoder
-from edge_agent.clock import clock_synced
-from edge_agent.config import AgentConfig
-from edge_agent.decision import Decision, decide
+from edge_agent import watchdog
+from edge_agent.clock import boot_id, clock_synced
+from edge_agent.config import AgentConfig, ConfigError
+from edge_agent.display import DisplayError, build_display
+from edge_agent.evidence import EvidenceStore
+from edge_agent.feedback import FeedbackHub, Verdict
 from edge_agent.gallery import GalleryStore, GallerySync
-from edge_agent.outbox import Outbox
+from edge_agent.gate import Gate, GateRules, Recording
+from edge_agent.gpio import build_actuators
+from edge_agent.liveness import AntiSpoof
+from edge_agent.outbox import Outbox, OutboxFull
 from edge_agent.publisher import Publisher
-from edge_agent.sources import Frame, FrameSource, open_source
+from edge_agent.readers import CardReader, QrReader, open_reader
+from edge_agent.sources import FrameSource, open_source
 from protocol.events import build_event, build_heartbeat
 
 log = logging.getLogger("guardpost.agent")
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+PURGE_EVERY_S = 3600.0
+STORAGE_FULL = "Check-in NOT recorded: terminal storage is full. Please call the supervisor."
 
 
 def cpu_temp_c() -> float | None:
@@ -36,12 +41,12 @@ def cpu_temp_c() -> float | None:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, source: FrameSource | None = None):
+    def __init__(self, config: AgentConfig, source: FrameSource | None = None, reader: CardReader | None = None):
         self.config = config
         self._secret = config.secret()
         state = config.state_dir
         state.mkdir(parents=True, exist_ok=True)
-        self.outbox = Outbox(state / "outbox.sqlite3")
+        self.outbox = Outbox(state / "outbox.sqlite3", config.outbox.max_events, config.outbox.min_free_mb)
         self.gallery = GalleryStore(state / "gallery.enc", config.gallery_key(), config.site_id)
         self._sync = GallerySync(
             self.gallery, config.server.url, config.device_id, self._secret, config.server.timeout_s
@@ -49,112 +54,177 @@ class Agent:
         self.publisher = Publisher(
             config.device_id, config.site_id, config.mqtt.url, self.outbox, config.mqtt.keepalive_s
         )
-        self._source = source or open_source(config.source.spec, loop=config.source.loop)
-        self._encoder = FaceEncoder(detect_width=config.recognition.detect_width)
-        self._evidence_dir = state / "evidence"
-        self._evidence_dir.mkdir(exist_ok=True)
-        self._last_seen: dict[str | None, float] = {}
+        self.evidence = EvidenceStore(state / "evidence", config.evidence.retention_days, config.evidence.max_mb)
+        self.feedback = FeedbackHub()
+        self._display = build_display(config.display, config.device_id)
+        if self._display is not None:
+            self.feedback.add(self._display[0])
+        try:
+            actuators = build_actuators(config.gpio)
+            antispoof = AntiSpoof.from_config(config.liveness)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if actuators is not None:
+            self.feedback.add(actuators)
+        self.reader = reader if reader is not None else open_reader(config.cards.reader)
+        self._qr = QrReader() if config.cards.qr else None
+        needs_frames = config.mode != "card" or self._qr is not None
+        self._source = source or (open_source(config.source.spec, loop=config.source.loop) if needs_frames else None)
+        rc = config.recognition
+        rules = GateRules(
+            mode=config.mode,
+            event_type=config.event_type,
+            threshold=rc.threshold,
+            min_margin=rc.min_margin,
+            borderline_threshold=rc.borderline_threshold,
+            cooldown_s=rc.cooldown_s,
+            card_window_s=config.cards.window_s,
+            presentation=config.presentation,
+            quality=config.quality,
+            liveness=config.liveness,
+        )
+        encoder = FaceEncoder(detect_width=rc.detect_width)
+        self.gate = Gate(rules, lambda: self.gallery.current, encoder, antispoof, self.feedback.show)
+        self.alarms: dict[str, str] = {}
 
-    # -- one presentation at the gate ------------------------------------------------------------
-    def process_frame(self, frame: Frame) -> dict[str, Any] | None:
-        """Verify the largest face in ``frame``; returns the stored event, or None when nothing happened."""
-        found = self._encoder.largest_face(frame.rgb)
-        if found is None:
+    # -- recording ---------------------------------------------------------------------------------
+    def record(self, recording: Recording) -> dict[str, Any] | None:
+        """Store the event (evidence first, then the outbox) and tell the guard; None if it could not be stored."""
+        evidence = None
+        if recording.frame is not None:
+            try:
+                evidence = self.evidence.keep(recording.frame.rgb)
+            except OSError as exc:
+                self._alarm("evidence", f"cannot store the evidence snapshot: {exc.strerror}")
+        try:
+            event = self.outbox.append(lambda seq: self._build(seq, recording, evidence))
+        except OutboxFull as exc:
+            self._alarm("outbox", str(exc))
+            self.feedback.show(Verdict.denied(STORAGE_FULL, "Not recorded"))
             return None
-        _box, probe = found
-        rc = self.config.recognition
-        decision = decide(probe, self.gallery.current.templates, rc.threshold, rc.min_margin, rc.borderline_threshold)
-        key = decision.guard_id or decision.candidate_id
-        now = time.monotonic()
-        if key in self._last_seen and now - self._last_seen[key] < rc.cooldown_s:
-            return None
-        self._last_seen[key] = now
-        evidence = self._keep_evidence(frame)
-        event = self.outbox.append(lambda seq: self._build(seq, decision, evidence))
+        self.alarms.pop("outbox", None)
         log.info(
-            "%s %s (distance %s) -> outbox seq %s",
+            "%s %s by %s -> outbox seq %s",
             event["type"],
-            decision.guard_id or decision.outcome,
-            _fmt(decision.distance),
+            recording.guard_id or recording.candidate_id or "unknown",
+            event["method"],
             event["seq"],
         )
+        self.feedback.show(recording.verdict)
         return event
 
-    def _build(self, seq: int, decision: Decision, evidence_sha256: str) -> dict[str, Any]:
-        accepted = decision.outcome == "accept"
+    def _build(self, seq: int, recording: Recording, evidence_sha256: str | None) -> dict[str, Any]:
         return build_event(
             secret=self._secret,
             device_id=self.config.device_id,
             site_id=self.config.site_id,
             seq=seq,
-            type=self.config.event_type if accepted else "denied",
-            method="face",
-            guard_id=decision.guard_id if accepted else None,
-            candidate_guard_id=None if accepted else decision.candidate_id,
+            type=recording.type,
+            method=recording.method,
+            guard_id=recording.guard_id,
+            candidate_guard_id=recording.candidate_id,
             captured_at=datetime.now(UTC),
             clock_synced=clock_synced(self.config.clock.sync_check),
             monotonic_s=time.monotonic(),
-            match={
-                "distance": None if decision.distance is None else round(decision.distance, 4),
-                "margin": None if decision.margin is None else round(decision.margin, 4),
-                "frames": 1,
-                "liveness": "not_checked",
-            },
+            boot_id=boot_id(),
+            match=recording.match,
+            card_number_masked=recording.card_masked,
             evidence_sha256=evidence_sha256,
         )
 
-    def _keep_evidence(self, frame: Frame) -> str:
-        ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-        data = jpeg.tobytes() if ok else np.ascontiguousarray(frame.rgb).tobytes()
-        digest = hashlib.sha256(data).hexdigest()
-        (self._evidence_dir / f"{digest}.jpg").write_bytes(data)
-        return digest
+    def _alarm(self, key: str, message: str) -> None:
+        if self.alarms.get(key) != message:
+            log.error("ALARM %s: %s", key, message)
+        self.alarms[key] = message
 
-    # -- the loop --------------------------------------------------------------------------------
+    # -- one turn of the loop ----------------------------------------------------------------------
+    def step(self, t: float) -> bool:
+        """Look at one frame and one card read; False once a finite source is exhausted."""
+        frame = self._source.read() if self._source is not None else None
+        problem = getattr(self._source, "problem", None)
+        if problem:
+            self._alarm("source", problem)
+        else:
+            self.alarms.pop("source", None)
+        read = self.reader.poll() if self.reader is not None else None
+        if read is None and frame is not None and self._qr is not None:
+            read = self._qr.scan(frame.rgb)
+        recordings = [self.gate.on_card(read, t)] if read is not None else []
+        if frame is not None:
+            recordings += self.gate.on_frame(frame, t)
+        recordings.append(self.gate.tick(t))
+        live = getattr(self._source, "live", False) or self.config.source.loop or self._source is None
+        if frame is None and not live:
+            recordings.append(self.gate.end(t))
+        for recording in recordings:
+            if recording is not None:
+                self.record(recording)
+        return frame is not None or live
+
     def run(self, stop: threading.Event, exit_when_drained: bool = False) -> int:
         self.publisher.start()
         self._sync.sync_once()
-        sync_thread = threading.Thread(target=self._sync_loop, args=(stop,), name="gallery-sync", daemon=True)
-        sync_thread.start()
+        threading.Thread(target=self._housekeeping, args=(stop,), name="housekeeping", daemon=True).start()
+        if self._display is not None:
+            try:
+                self._display[1].start()
+            except DisplayError as exc:
+                self._alarm("display", str(exc))
+        watchdog.ready()
+        ping_every = watchdog.watchdog_interval_s()
         min_interval = 1.0 / self.config.source.max_fps
-        next_heartbeat = 0.0
+        next_heartbeat = next_ping = 0.0
         exhausted = False
         try:
             while not stop.is_set():
                 started = time.monotonic()
                 if not exhausted:
-                    frame = self._source.read()
-                    if frame is None and not self.config.source.spec.startswith("camera:"):
-                        exhausted = not self.config.source.loop
-                    elif frame is not None:
-                        self.process_frame(frame)
+                    exhausted = not self.step(started)
                 self.publisher.flush(self.config.mqtt.resend_after_s)
                 if started >= next_heartbeat:
                     self.publisher.heartbeat(self._heartbeat())
                     next_heartbeat = started + self.config.heartbeat_s
+                if ping_every is not None and started >= next_ping:
+                    watchdog.watchdog_ping()
+                    next_ping = started + ping_every
                 if exhausted and exit_when_drained and self.outbox.depth() == 0:
                     log.info("source exhausted and every event acknowledged; exiting")
                     break
                 stop.wait(max(0.0, min_interval - (time.monotonic() - started)))
         finally:
+            watchdog.stopping()
             self.publisher.stop()
-            self._source.close()
-            self.outbox.close()
+            self._close()
         return 0
 
-    def _sync_loop(self, stop: threading.Event) -> None:
+    def _close(self) -> None:
+        for closeable in (self._source, self.reader, self._qr):
+            if closeable is not None:
+                closeable.close()
+        if self._display is not None:
+            self._display[1].stop()
+        self.feedback.close()  # leaves the turnstile relay closed
+        self.outbox.close()
+
+    def _housekeeping(self, stop: threading.Event) -> None:
+        next_purge = 0.0
         while not stop.wait(self.config.server.gallery_refresh_s):
             self._sync.sync_once()
+            if time.monotonic() >= next_purge:
+                removed = self.evidence.purge()
+                if removed:
+                    log.info("evidence retention: removed %d snapshot(s)", removed)
+                next_purge = time.monotonic() + PURGE_EVERY_S
 
     def _heartbeat(self) -> bytes:
+        disk_free_mb = shutil.disk_usage(self.config.state_dir).free / 2**20
         return build_heartbeat(
             outbox_depth=self.outbox.depth(),
             clock_synced=clock_synced(self.config.clock.sync_check),
             cpu_temp_c=cpu_temp_c(),
-            disk_free_mb=round(shutil.disk_usage(self.config.state_dir).free / 2**20, 1),
+            disk_free_mb=round(disk_free_mb, 1),
             version=VERSION,
+            monotonic_s=round(time.monotonic(), 3),
+            boot_id=boot_id(),
+            alarms=[f"{key}: {message}"[:200] for key, message in sorted(self.alarms.items())][:10],
         )
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"

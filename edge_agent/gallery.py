@@ -106,7 +106,7 @@ class GallerySync:
         except GalleryError as exc:
             return self._failed(f"server sent an invalid gallery: {exc}")
         self._failing = False
-        log.info("gallery version %s: %d guard(s)", gallery.version, len(gallery.templates))
+        log.info("gallery version %s: %d guard(s)", gallery.version, len(gallery.names))
         return True
 
     def _failed(self, why: str) -> bool:

@@ -39,10 +39,15 @@ class _Current:
     started_at: float
     last_face_at: float
     decisions: list[Decision] = field(default_factory=list)
+    liveness: LivenessState = "not_checked"
 
 
 class PresentationTracker:
-    """Feed it every frame; it returns an Outcome exactly once per presentation."""
+    """Feed it every frame; it returns an Outcome exactly once per presentation.
+
+    Call ``expire`` before ``observe`` with a face, so a presentation left by a guard who walked away
+    is closed before the next person's frame starts a new one.
+    """
 
     def __init__(self, config: PresentationConfig):
         self._cfg = config
@@ -57,7 +62,7 @@ class PresentationTracker:
     def observe(self, t: float, decision: Decision | None, liveness: LivenessState = "not_checked") -> Outcome | None:
         """``decision`` is None for a frame without a usable face."""
         if decision is None:
-            return self._no_face(t)
+            return self.expire(t)
         gap = self._last_face_at is None or t - self._last_face_at >= self._cfg.gap_s
         self._last_face_at = t
         if self._settled_until is not None:
@@ -69,6 +74,7 @@ class PresentationTracker:
         current = self._current
         current.decisions.append(decision)
         current.last_face_at = t
+        current.liveness = liveness
 
         if liveness == "fail":
             return self._finish(t, self._best(current), accepted=False, liveness="fail", reason="liveness_failed")
@@ -79,11 +85,16 @@ class PresentationTracker:
             return self._give_up(t, liveness)
         return None
 
-    def _no_face(self, t: float) -> Outcome | None:
+    def expire(self, t: float) -> Outcome | None:
+        """Close the presentation if no face has been seen for ``gap_s``."""
         current = self._current
         if current is None or t - current.last_face_at < self._cfg.gap_s:
             return None
-        return self._give_up(t, "not_checked")
+        return self._give_up(t, current.liveness)
+
+    def end(self, t: float) -> Outcome | None:
+        """Close whatever is open now (the source ended, or a card window ran out)."""
+        return self._give_up(t, self._current.liveness) if self._current is not None else None
 
     def _give_up(self, t: float, liveness: LivenessState) -> Outcome:
         current = self._current

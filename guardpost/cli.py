@@ -294,7 +294,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from edge_agent.config import ConfigError as AgentConfigError
     from server.config import ConfigError
     from server.registry import RegistryError
 
@@ -310,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
-    except (ConfigError, AgentConfigError, RegistryError, ValueError) as exc:
+    except (ConfigError, RegistryError, ValueError) as exc:  # edge_agent's ConfigError is a ValueError too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except OperationalError as exc:

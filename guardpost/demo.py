@@ -87,6 +87,15 @@ max_fps = 0.5
 [recognition]
 cooldown_s = 0
 
+[presentation]
+# Each simulated frame, two seconds apart, is a new guard at the gate.
+consensus_frames = 1
+settle_s = 0
+
+[liveness]
+# Photos cannot blink; a real terminal keeps the default blink challenge.
+challenge = "none"
+
 [gallery]
 key_file = "gallery.key"
 

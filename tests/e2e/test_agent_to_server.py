@@ -79,6 +79,7 @@ def test_unknown_face_is_denied_not_matched(stack, mqtt_url, tmp_path):
         mqtt_url=mqtt_url,
         server_url=stack.http_url,
         frames=frames,
+        max_frames=1,  # every stranger's frame is its own refusal
     )
     agent = start_agent(config, "--exit-when-drained")
     try:
@@ -88,4 +89,4 @@ def test_unknown_face_is_denied_not_matched(stack, mqtt_url, tmp_path):
         clear_retained_status(mqtt_url, site, device)
     events = _events(stack, device)
     assert len(events) == len(expected)
-    assert all(e["type"] == "denied" and e["guard_id"] is None for e in events)
+    assert all(e["type"] == "denied" and e["guard_id"] is None and e["method"] == "face" for e in events)

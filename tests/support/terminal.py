@@ -39,8 +39,18 @@ def gate_frames(folder: Path) -> tuple[Path, list[str]]:
 
 
 def write_config(
-    folder: Path, *, site_id: str, device_id: str, secret: str, mqtt_url: str, server_url: str, frames: Path
+    folder: Path,
+    *,
+    site_id: str,
+    device_id: str,
+    secret: str,
+    mqtt_url: str,
+    server_url: str,
+    frames: Path,
+    max_frames: int = 8,
+    extra: str = "",
 ) -> Path:
+    """A terminal that decides on every frame: each test frame is a separate person at the gate."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "secret").write_text(secret)
     generate_key_file(folder / "gallery.key")
@@ -66,11 +76,20 @@ max_fps = 30
 [recognition]
 cooldown_s = 0
 
+[presentation]
+consensus_frames = 1
+max_frames = {max_frames}
+settle_s = 0
+
+[liveness]
+challenge = "none"
+
 [gallery]
 key_file = "gallery.key"
 
 [clock]
 sync_check = "assume_synced"
+{extra}
 '''
     )
     return path
