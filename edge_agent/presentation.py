@@ -77,7 +77,9 @@ class PresentationTracker:
         current.liveness = liveness
 
         if liveness == "fail":
-            return self._finish(t, self._best(current), accepted=False, liveness="fail", reason="liveness_failed")
+            best = self._best(current)
+            best = _near_miss(best) if best.outcome == "accept" else best
+            return self._finish(t, best, accepted=False, liveness="fail", reason="liveness_failed")
         agreed = consensus(current.decisions, self._cfg.consensus_frames)
         if agreed is not None and liveness != "pending":
             return self._finish(t, agreed, accepted=True, liveness=liveness, reason="match")
