@@ -48,6 +48,7 @@ def write_config(
     server_url: str,
     frames: Path,
     max_frames: int = 8,
+    max_fps: float = 30,
     extra: str = "",
 ) -> Path:
     """A terminal that decides on every frame: each test frame is a separate person at the gate."""
@@ -71,7 +72,7 @@ url = "{server_url}"
 
 [source]
 spec = "{frames}"
-max_fps = 30
+max_fps = {max_fps}
 
 [recognition]
 cooldown_s = 0
