@@ -167,8 +167,12 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
     if not spec.startswith("camera:") and "://" not in spec:
         folder = spec.removeprefix("folder:")
         spec = str(resolve(Path(folder)))
+    reader = config.cards.reader
+    if reader.startswith("lines:"):
+        reader = f"lines:{resolve(Path(reader.removeprefix('lines:')))}"
     return config.model_copy(
         update={
+            "cards": config.cards.model_copy(update={"reader": reader}),
             "source": config.source.model_copy(update={"spec": spec}),
             "secret_file": resolve(config.secret_file),
             "state_dir": resolve(config.state_dir),

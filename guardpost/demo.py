@@ -15,6 +15,9 @@ from guardpost.broker import free_port
 from guardpost.samples import SAMPLE_GUARDS, write_gate_frames
 
 SITE, DEVICE = "demo-site", "gate-1"
+# A guard without face data checks in with the QR/card number of their guard certificate.
+CARD_GUARD, CARD_NAME, CARD_NUMBER = "G-WANG", "Wang Fang", "GD2026000123"
+CARD_EVERY_S = 15.0
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -38,6 +41,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 def _prepare(var: Path, env: dict[str, str]) -> str:
     """Fresh registry: terminal, two sample guards enrolled from registry-package photos, an admin token."""
     from biometrics.faces import FaceEncoder
+    from server.credentials import add_credential
     from server.crypto import generate_key_file, load_cipher
     from server.db import make_engine, make_sessionmaker
     from server.enrollment import enroll_photo
@@ -53,6 +57,8 @@ def _prepare(var: Path, env: dict[str, str]) -> str:
         for guard_id, name, photo in SAMPLE_GUARDS:
             add_guard(session, guard_id, name, [SITE], face_consent=True)
             enroll_photo(session, cipher, encoder, guard_id, photo())
+        add_guard(session, CARD_GUARD, CARD_NAME, [SITE])
+        add_credential(session, cipher, CARD_GUARD, CARD_NUMBER, kind="certificate")
         _user, token = add_user(session, "demo-admin", "admin")
         session.commit()
     engine.dispose()
@@ -62,7 +68,7 @@ def _prepare(var: Path, env: dict[str, str]) -> str:
     return token
 
 
-def _agent_config(var: Path, mqtt_url: str, server_url: str, frames: Path) -> Path:
+def _agent_config(var: Path, mqtt_url: str, server_url: str, frames: Path, display_port: int) -> Path:
     path = var / f"{DEVICE}.toml"
     path.write_text(
         f'''# Simulated gate written by `guardpost demo`; see device_configs/ for real terminals.
@@ -95,6 +101,14 @@ settle_s = 0
 [liveness]
 # Photos cannot blink; a real terminal keeps the default blink challenge.
 challenge = "none"
+
+[cards]
+# The demo "presents" a certificate by appending its number to this file, as a reader would type it.
+reader = "lines:card-reads.txt"
+
+[display]
+enabled = true
+bind = "127.0.0.1:{display_port}"
 
 [gallery]
 key_file = "gallery.key"
@@ -129,7 +143,10 @@ def run_demo(var: Path, http_port: int = 0) -> int:
     token = _prepare(var, env)
     frames = var / "gate-frames"
     write_gate_frames(frames)
-    config = _agent_config(var, mqtt_url, server_url, frames)
+    display_port = free_port()
+    card_reads = var / "card-reads.txt"
+    card_reads.touch()
+    config = _agent_config(var, mqtt_url, server_url, frames, display_port)
 
     procs: list[subprocess.Popen] = []
     try:
@@ -137,12 +154,18 @@ def run_demo(var: Path, http_port: int = 0) -> int:
         procs.append(server := _spawn(["server"], env, var / "server.log"))
         _wait_http(f"{server_url}/api/v1/health", server)
         procs.append(_spawn(["agent", "--config", str(config)], env, var / "agent.log"))
-        print(f"\nDashboard: {server_url}/#token={token}\n", flush=True)
+        print(f"\nDashboard: {server_url}/#token={token}", flush=True)
+        print(f"Gate screen: http://127.0.0.1:{display_port}/\n", flush=True)
         print(f"Logs in {var}. Press Ctrl-C to stop.", flush=True)
         # Explicitly: a shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it.
         signal.signal(signal.SIGINT, _interrupt)
         signal.signal(signal.SIGTERM, _interrupt)
+        next_card = time.monotonic() + CARD_EVERY_S / 2
         while all(p.poll() is None for p in procs):
+            if time.monotonic() >= next_card:
+                with open(card_reads, "a") as reads:
+                    reads.write(CARD_NUMBER + "\n")
+                next_card += CARD_EVERY_S
             time.sleep(0.5)
         dead = next(p for p in procs if p.poll() is not None)
         print(f"error: a demo process exited ({' '.join(dead.args[3:5])}, code {dead.returncode}); see {var}/*.log")

@@ -75,6 +75,21 @@ def assign(session: Session, guard_id: str, site_id: str, start: datetime | None
     return assignment
 
 
+def end_assignment(session: Session, guard_id: str, site_id: str, end: datetime | None = None) -> int:
+    """Close the guard's open postings at a site (kept as history); their terminals drop the guard at next sync."""
+    open_rows = session.scalars(
+        select(Assignment).where(
+            Assignment.guard_id == guard_id, Assignment.site_id == site_id, Assignment.end.is_(None)
+        )
+    ).all()
+    if not open_rows:
+        raise RegistryError(f"guard {guard_id} has no open assignment at site {site_id}")
+    for row in open_rows:
+        row.end = end or utcnow()
+    session.flush()
+    return len(open_rows)
+
+
 def set_face_consent(session: Session, guard_id: str, given: bool) -> int:
     """Record consent, or its withdrawal: then every template is deleted and terminals drop them at next sync.
 

@@ -149,6 +149,7 @@ def _terminal_json(terminal: Terminal) -> dict[str, Any]:
         "last_seen_at": _time(terminal.last_seen_at),
         "outbox_depth": heartbeat.get("outbox_depth"),
         "clock_synced": heartbeat.get("clock_synced"),
+        "alarms": heartbeat.get("alarms") or [],
     }
 
 
@@ -181,7 +182,13 @@ def _event_json(event: Event, guard_name: str | None) -> dict[str, Any]:
     match = None
     # Liveness is set for every face match; distance is null when the terminal's gallery was empty.
     if event.liveness is not None or event.distance is not None:
-        match = {"distance": event.distance, "margin": event.margin, "liveness": event.liveness}
+        raw_match = payload.get("match") if isinstance(payload.get("match"), dict) else {}
+        match = {
+            "distance": event.distance,
+            "margin": event.margin,
+            "frames": raw_match.get("frames"),
+            "liveness": event.liveness,
+        }
     return {
         "event_id": event.event_id,
         "device_id": event.device_id,
@@ -196,6 +203,8 @@ def _event_json(event: Event, guard_name: str | None) -> dict[str, Any]:
         "clock_synced": event.clock_synced,
         "match": match,
         "evidence_sha256": payload.get("evidence_sha256"),
+        "candidate_guard_id": payload.get("candidate_guard_id"),
+        "card": payload.get("card"),
     }
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from guardpost.broker import free_port
 from server.config import parse_mqtt_url
+from server.credentials import add_credential
+from server.registry import add_guard
 from tests.support.services import wait_for
 from tests.support.stack import unique
 from tests.support.tcp_proxy import TcpProxy
@@ -90,3 +94,39 @@ def test_unknown_face_is_denied_not_matched(stack, mqtt_url, tmp_path):
     events = _events(stack, device)
     assert len(events) == len(expected)
     assert all(e["type"] == "denied" and e["guard_id"] is None and e["method"] == "face" for e in events)
+
+
+def test_card_only_terminal_records_card_check_ins(stack, mqtt_url, tmp_path):
+    site, device = unique("site"), unique("gate")
+    secret = stack.add_device(site, device)
+    with stack.sessions() as session:
+        add_guard(session, "G-CARD", "Wang Fang", [site])  # no face consent needed for a card
+        add_credential(session, stack.cipher, "G-CARD", "GD2024000777", kind="certificate")
+        session.commit()
+    reads = tmp_path / "reads.txt"
+    reads.write_text("GD2024000777\nXX0000000001\n")
+    config = write_config(
+        tmp_path / "terminal",
+        site_id=site,
+        device_id=device,
+        secret=secret,
+        mqtt_url=mqtt_url,
+        server_url=stack.http_url,
+        frames=tmp_path,
+        extra=f'[cards]\nreader = "lines:{reads}"\n',
+    )
+    config.write_text('mode = "card"\n' + config.read_text())
+    agent = start_agent(config)
+    try:
+        events = wait_for(lambda: len(e := _events(stack, device)) == 2 and e, 60, "two card events")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0, agent_log(config).read_text()
+    finally:
+        stop_process(agent)
+        clear_retained_status(mqtt_url, site, device)
+    accepted, denied = sorted(events, key=lambda e: e["seq"])
+    assert (accepted["type"], accepted["method"], accepted["guard_id"]) == ("check_in", "card", "G-CARD")
+    assert accepted["card"] == {"number_masked": "GD******0777"} and accepted["match"] is None
+    assert (denied["type"], denied["method"], denied["guard_id"]) == ("denied", "card", None)
+    log = agent_log(config).read_text()
+    assert "GD2024000777" not in log and "XX0000000001" not in log  # numbers are never logged in clear

@@ -131,7 +131,7 @@ def test_events_newest_first_with_fields(world: World) -> None:
     assert body["next_cursor"] is None
     first = body["events"][0]
     assert first["captured_at"].endswith("+00:00")
-    assert first["match"] == {"distance": 0.31, "margin": 0.12, "liveness": "pass"}
+    assert first["match"] == {"distance": 0.31, "margin": 0.12, "frames": None, "liveness": "pass"}
     assert first["evidence_sha256"] == "ab" * 32
     assert (first["guard_id"], first["guard_name"], first["site_id"], first["device_id"]) == (
         "g1",
@@ -146,7 +146,7 @@ def test_event_without_distance_keeps_its_match(world: World) -> None:
     with world.sessions.begin() as s:
         s.execute(update(Event).values(distance=None, margin=None))  # an empty gallery gives no distance
     (event,) = world.get("/api/v1/events").get_json()["events"]
-    assert event["match"] == {"distance": None, "margin": None, "liveness": "pass"}
+    assert event["match"] == {"distance": None, "margin": None, "frames": None, "liveness": "pass"}
     assert event["guard_id"] is None and event["guard_name"] is None
 
 
@@ -267,7 +267,7 @@ def test_live_lists_all_sites_and_terminals(world: World) -> None:
         terminal = s.get(Terminal, "gate-1")
         terminal.online = True
         terminal.last_seen_at = utcnow()
-        terminal.heartbeat = {"outbox_depth": 4, "clock_synced": False}
+        terminal.heartbeat = {"outbox_depth": 4, "clock_synced": False, "alarms": ["outbox: only 12 MB free"]}
     body = world.get("/api/v1/live").get_json()
     assert body["generated_at"].endswith("+00:00")
     sites = {s["site_id"]: s for s in body["sites"]}
@@ -275,6 +275,7 @@ def test_live_lists_all_sites_and_terminals(world: World) -> None:
     assert sites["depot"]["on_duty"] == [] and sites["depot"]["terminals"] == []
     (gate,) = sites["hq"]["terminals"]
     assert gate["online"] is True and gate["outbox_depth"] == 4 and gate["clock_synced"] is False
+    assert gate["alarms"] == ["outbox: only 12 MB free"]
 
 
 def test_denied_and_stale_events_never_put_anyone_on_duty(world: World) -> None:

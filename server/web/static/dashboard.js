@@ -109,6 +109,9 @@
         ? "outbox —" : `outbox ${terminal.outbox_depth}`;
       const seen = terminal.last_seen_at ? `seen ${formatTime(terminal.last_seen_at)}` : "never seen";
       body.append(row([terminal.device_id, online, outbox, clock, seen]));
+      for (const alarm of terminal.alarms || []) {
+        body.append(row([badge("alarm", "bad"), alarm], "alarm"));
+      }
     }
     table.append(body);
     return table;
