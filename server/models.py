@@ -158,3 +158,24 @@ class Reject(Base):
     detail: Mapped[str] = mapped_column(Text)
     payload_excerpt: Mapped[str] = mapped_column(Text)
     payload_size: Mapped[int] = mapped_column(Integer)
+
+
+class Finding(Base):
+    """Something a supervisor must look at: a sequence gap, an unlicensed guard, a terminal offline...
+
+    ``key`` makes raising the same finding twice a no-op (e.g. one finding per missing sequence range).
+    """
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    severity: Mapped[str] = mapped_column(String(16), default="warning")  # info, warning, violation
+    site_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    guard_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
