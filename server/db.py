@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import normalise_db_url
-from server.models import Base
+from server.schema import metadata
 
 
 def make_engine(url: str) -> Engine:
@@ -29,7 +29,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    metadata.create_all(engine)
     return engine
 
 

@@ -1,0 +1,9 @@
+"""Every table of the server, gathered so create_all and Alembic see the same metadata."""
+
+from __future__ import annotations
+
+import server.duty.tables  # noqa: F401  (registers the duty tables)
+import server.models  # noqa: F401  (registers the core tables)
+from server.models import Base
+
+metadata = Base.metadata
