@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
 EXIT_CONFIG = 2
@@ -29,7 +30,7 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
-def _settings(args: argparse.Namespace):
+def settings_for(args: argparse.Namespace):
     from server.config import ServerSettings
 
     return ServerSettings.from_env(
@@ -40,10 +41,14 @@ def _settings(args: argparse.Namespace):
     )
 
 
-def _session(args: argparse.Namespace):
+def session_for(args: argparse.Namespace):
     from server.db import make_engine, make_sessionmaker
 
-    return make_sessionmaker(make_engine(_settings(args).db_url))()
+    return make_sessionmaker(make_engine(settings_for(args).db_url))()
+
+
+def db_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="SQLAlchemy URL (env GUARDPOST_DB; default sqlite:///var/guardpost.db)")
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -55,7 +60,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     from server.mqtt_ingest import IngestService
     from server.web import create_app
 
-    settings = _settings(args)
+    settings = settings_for(args)
     engine = make_engine(settings.db_url)
     app = create_app(settings, engine=engine, cipher=load_cipher(settings.key_file))
     host, port = parse_bind(settings.bind)
@@ -87,7 +92,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from server.db import make_engine, make_sessionmaker
     from server.mqtt_ingest import IngestService, run_forever
 
-    settings = _settings(args)
+    settings = settings_for(args)
     service = IngestService(settings, make_sessionmaker(make_engine(settings.db_url)))
     print(f"GuardPost ingest from {settings.mqtt_url} into the database", flush=True)
     run_forever(service, _stop_on_signals())
@@ -134,8 +139,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_devices_add(args: argparse.Namespace) -> int:
     from server.registry import add_device
 
-    with _session(args) as session:
-        terminal, secret = add_device(session, args.site_id, args.device_id)
+    with session_for(args) as session:
+        terminal, secret = add_device(session, args.site_id, args.device_id, post_id=args.post)
         session.commit()
     if args.json:
         print(json.dumps({"device_id": terminal.device_id, "site_id": terminal.site_id, "secret": secret}))
@@ -146,21 +151,44 @@ def cmd_devices_add(args: argparse.Namespace) -> int:
 
 
 def cmd_guards_add(args: argparse.Namespace) -> int:
-    from server.registry import add_guard
+    from server.registry import Certificate, add_guard
 
-    with _session(args) as session:
-        guard = add_guard(session, args.guard_id, args.name, args.site, face_consent=args.face_consent)
+    certificate = None
+    if args.certificate:
+        certificate = Certificate(args.certificate, args.certificate_issued_on, args.certificate_valid_until)
+    elif args.certificate_issued_on or args.certificate_valid_until:
+        raise CliError("--certificate-issued-on and --certificate-valid-until need --certificate NUMBER")
+    if args.id_number == "-":
+        args.id_number = sys.stdin.readline().strip()  # keeps the number out of shell history and ps
+    cipher = None
+    if args.id_number or certificate:
+        from server.crypto import load_cipher
+
+        cipher = load_cipher(settings_for(args).key_file)
+    with session_for(args) as session:
+        guard = add_guard(
+            session,
+            args.guard_id,
+            args.name,
+            args.site,
+            face_consent=args.face_consent,
+            cipher=cipher,
+            id_number=args.id_number,
+            company_id=args.employer,
+            certificate=certificate,
+        )
         session.commit()
-    print(
-        f"added guard {guard.guard_id} ({guard.name})" + (f", assigned to {', '.join(args.site)}" if args.site else "")
-    )
+    details = [f"ID {guard.id_number_masked}"] if guard.id_number_masked else []
+    details += [f"employed by {args.employer}"] if args.employer else []
+    details += [f"assigned to {', '.join(args.site)}"] if args.site else []
+    print(f"added guard {guard.guard_id} ({guard.name})" + (", " + ", ".join(details) if details else ""))
     return 0
 
 
 def cmd_guards_consent(args: argparse.Namespace) -> int:
     from server.registry import set_face_consent
 
-    with _session(args) as session:
+    with session_for(args) as session:
         deleted = set_face_consent(session, args.guard_id, given=args.given)
         session.commit()
     if args.given:
@@ -177,15 +205,17 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     from server.crypto import load_cipher
     from server.enrollment import EnrollmentError, enroll_photo
 
-    cipher = load_cipher(_settings(args).key_file)
+    cipher = load_cipher(settings_for(args).key_file)
     encoder = FaceEncoder()
     failed = 0
-    with _session(args) as session:
+    with session_for(args) as session:
         for i, photo in enumerate(args.photos, 1):
             try:
-                enroll_photo(session, cipher, encoder, args.guard_id, Path(photo))
+                enrolment = enroll_photo(session, cipher, encoder, args.guard_id, Path(photo))
                 session.commit()
                 print(f"[{i}/{len(args.photos)}] {photo}: enrolled")
+                for warning in enrolment.warnings:
+                    print(f"[{i}/{len(args.photos)}] warning: {photo}: {warning}", file=sys.stderr)
             except EnrollmentError as exc:
                 session.rollback()
                 failed += 1
@@ -196,7 +226,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_users_add(args: argparse.Namespace) -> int:
     from server.registry import add_user
 
-    with _session(args) as session:
+    with session_for(args) as session:
         user, token = add_user(session, args.name, args.role)
         session.commit()
     if args.json:
@@ -206,15 +236,20 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2025-03-01") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from guardpost import cli_duty, cli_import, cli_registry
     from server.registry import ROLES
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    def db_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", help="SQLAlchemy URL (env GUARDPOST_DB; default sqlite:///var/guardpost.db)")
 
     p = sub.add_parser("server", help="web app and API, plus the ingest loop unless --no-ingest")
     db_flags(p)
@@ -254,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = devices.add_parser("add", help="register a terminal and print its secret once")
     p.add_argument("site_id")
     p.add_argument("device_id")
+    p.add_argument("--post", help="the duty post the terminal stands at (see 'guardpost posts add')")
     p.add_argument("--json", action="store_true")
     db_flags(p)
     p.set_defaults(func=cmd_devices_add)
@@ -264,8 +300,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--site", action="append", default=[], help="assign to this site (repeatable)")
     p.add_argument("--face-consent", action="store_true", help="the guard has given separate consent to face data")
+    p.add_argument(
+        "--id-number",
+        help="resident ID number, or - to read it from stdin (stored encrypted; needs GUARDPOST_KEY_FILE)",
+    )
+    p.add_argument("--employer", help="company_id of the employing company")
+    p.add_argument("--certificate", help="guard certificate (保安员证) number (stored encrypted)")
+    p.add_argument("--certificate-issued-on", type=date_arg, help="YYYY-MM-DD")
+    p.add_argument("--certificate-valid-until", type=date_arg, help="YYYY-MM-DD")
     db_flags(p)
     p.set_defaults(func=cmd_guards_add)
+
+    p = guards.add_parser("show", help="a guard's masked identity, certificate status and employment trajectory")
+    p.add_argument("guard_id")
+    p.add_argument("--json", action="store_true")
+    db_flags(p)
+    p.set_defaults(func=cli_registry.cmd_guards_show)
 
     p = guards.add_parser("consent", help="record or withdraw a guard's consent to face data")
     p.add_argument("guard_id")
@@ -288,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     db_flags(p)
     p.set_defaults(func=cmd_users_add)
+
+    cli_registry.add_parsers(sub)
+    cli_import.add_parsers(sub)
+    cli_duty.add_parsers(sub)
     return parser
 
 

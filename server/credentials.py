@@ -37,6 +37,8 @@ def add_credential(
     number: str,
     kind: str = "card",
     valid_until: date | None = None,
+    *,
+    issued_on: date | None = None,
 ) -> Credential:
     """Register a certificate or card number for a guard; refuses a number that belongs to someone else."""
     if kind not in KINDS:
@@ -47,6 +49,10 @@ def add_credential(
         number = normalise_card_number(number)
     except ValueError as exc:
         raise RegistryError(f"{kind} number refused: {exc}") from None
+    if issued_on is not None and valid_until is not None and valid_until < issued_on:
+        raise RegistryError(
+            f"{kind} {mask_card_number(number)}: valid until {valid_until} is before issued on {issued_on}"
+        )
     masked, digest = mask_card_number(number), number_sha256(number)
     for other in session.scalars(select(Credential).where(Credential.number_digest_sha256 == digest)):
         if other.kind == kind:
@@ -54,17 +60,31 @@ def add_credential(
         # The same number as another guard's card would make the gate's lookup ambiguous.
         if other.guard_id != guard_id:
             raise RegistryError(f"{masked} is already registered to guard {other.guard_id} as a {other.kind}")
-    row = Credential(
-        guard_id=guard_id,
-        kind=kind,
-        number_masked=masked,
-        number_digest_sha256=digest,
-        number_encrypted=cipher.encrypt(number.encode("ascii")),
-        valid_until=valid_until,
-    )
+    row = new_credential(cipher, guard_id, number, kind, issued_on=issued_on, valid_until=valid_until)
     session.add(row)
     session.flush()
     return row
+
+
+def new_credential(
+    cipher: Fernet,
+    guard_id: str,
+    number: str,
+    kind: str,
+    *,
+    issued_on: date | None = None,
+    valid_until: date | None = None,
+) -> Credential:
+    """The row for a normalised number, without any check: for callers that validated it already (bulk import)."""
+    return Credential(
+        guard_id=guard_id,
+        kind=kind,
+        number_masked=mask_card_number(number),
+        number_digest_sha256=number_sha256(number),
+        number_encrypted=cipher.encrypt(number.encode("ascii")),
+        issued_on=issued_on,
+        valid_until=valid_until,
+    )
 
 
 def guard_credentials(session: Session, guard_id: str) -> list[Credential]:

@@ -1,4 +1,4 @@
-"""SQLAlchemy models: registry (sites, terminals, guards, templates, credentials, users) and the event store."""
+"""SQLAlchemy models: registry (companies, sites, posts, terminals, guards, templates, credentials, users), events."""
 
 from __future__ import annotations
 
@@ -37,14 +37,67 @@ class Base(DeclarativeBase):
     pass
 
 
+FILING_STATUSES = ("filed", "pending", "revoked")
+
+
+class Company(Base):
+    """A security-service company; it files (备案) with the police before its guards may work."""
+
+    __tablename__ = "companies"
+    __table_args__ = (
+        CheckConstraint("filing_status IN ('filed', 'pending', 'revoked')", name="ck_companies_filing_status"),
+    )
+    company_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # 统一社会信用代码 (GB 32100): optional because a branch office may be registered before it has one.
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True, nullable=True)
+    filing_status: Mapped[str] = mapped_column(String(16), default="pending")
+    # A province code (e.g. 44 or 440000) or name, as the filing authority writes it.
+    home_province: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    cross_region_filings: Mapped[list[CrossRegionFiling]] = relationship(
+        back_populates="company", cascade="all, delete-orphan", order_by="CrossRegionFiling.province"
+    )
+
+
+class CrossRegionFiling(Base):
+    """A company's filing to work in a province other than its home one (跨区域经营备案)."""
+
+    __tablename__ = "company_cross_region_filings"
+    __table_args__ = (UniqueConstraint("company_id", "province", name="uq_cross_region_company_province"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.company_id"), index=True)
+    province: Mapped[str] = mapped_column(String(64))
+    filed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    company: Mapped[Company] = relationship(back_populates="cross_region_filings")
+
+
 class Site(Base):
     __tablename__ = "sites"
     site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # The company guarding the site (the contractor), which may differ from a guard's employer.
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.company_id"), nullable=True, index=True)
+    province: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # IANA name (checked with zoneinfo on the way in): local dates in imports and reports use it.
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     # Keys the card digests in this site's gallery, so a digest leaked from one site is useless at another.
     card_salt: Mapped[str] = mapped_column(String(64), default=new_card_salt)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    company: Mapped[Company | None] = relationship()
+
+
+class Post(Base):
+    """A duty post at a site (a gate, a watch point, a patrol round); terminals may be placed at one."""
+
+    __tablename__ = "posts"
+    post_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    site: Mapped[Site] = relationship()
 
 
 class Terminal(Base):
@@ -58,28 +111,46 @@ class Terminal(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     heartbeat: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    post_id: Mapped[str | None] = mapped_column(ForeignKey("posts.post_id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     site: Mapped[Site] = relationship()
 
 
 class Guard(Base):
     __tablename__ = "guards"
+    __table_args__ = (CheckConstraint("sex IN ('male', 'female')", name="ck_guards_sex"),)
     guard_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The resident ID number is personal data: kept encrypted with the server key (Fernet), with an
+    # unkeyed SHA-256 so one person cannot be registered twice without decrypting every row, and a
+    # masked form (110105********1234) for screens, logs and exports. Birth date and sex come from it.
+    id_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    id_number_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The employer; where the guard is posted is in assignments (each records the company that posted them).
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.company_id"), nullable=True, index=True)
     # Separate consent for face data (PIPL, face recognition rules): no consent, no templates.
     face_consent_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     templates: Mapped[list[FaceTemplate]] = relationship(back_populates="guard", cascade="all, delete-orphan")
     credentials: Mapped[list[Credential]] = relationship(back_populates="guard", cascade="all, delete-orphan")
+    employer: Mapped[Company | None] = relationship()
 
 
 class Assignment(Base):
-    """A guard posted to a site from ``start`` until ``end`` (open while ``end`` is null)."""
+    """A guard posted to a site by a company from ``start`` until ``end`` (open while ``end`` is null).
+
+    Rows are never deleted: together they are the guard's employment trajectory (就业轨迹).
+    """
 
     __tablename__ = "assignments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guard_id: Mapped[str] = mapped_column(ForeignKey("guards.guard_id"), index=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), index=True)
+    # Recorded at posting time: the guard's employer may change later, the trajectory must not.
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.company_id"), nullable=True, index=True)
     start: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     end: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -108,6 +179,7 @@ class Credential(Base):
     number_masked: Mapped[str] = mapped_column(String(64))
     number_digest_sha256: Mapped[str] = mapped_column(String(64))
     number_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     guard: Mapped[Guard] = relationship(back_populates="credentials")

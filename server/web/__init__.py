@@ -117,8 +117,9 @@ def create_app(
     app.register_error_handler(HTTPException, _api_error)
     app.after_request(_security_headers)
 
-    from server.web import api, dashboard  # the blueprints import get_session from here
+    from server.web import api, api_duty, dashboard  # the blueprints import get_session from here
 
     app.register_blueprint(api.bp, url_prefix="/api/v1")
+    app.register_blueprint(api_duty.bp, url_prefix="/api/v1")
     app.register_blueprint(dashboard.bp)
     return app

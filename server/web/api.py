@@ -1,4 +1,4 @@
-"""JSON API (/api/v1): health, live duty board, event and reject history, terminal gallery sync."""
+"""JSON API (/api/v1): health, live duty board, event and reject history, terminal gallery sync, and the registry."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from protocol.events import EventType, format_time
 from server.config import ConfigError
 from server.models import Event, Guard, Reject, Site, Terminal, utcnow
 from server.registry import site_gallery
-from server.web import get_session, state
+from server.web import api_registry, get_session, state
 from server.web.auth import require_device, require_user
 
 bp = Blueprint("api", __name__)
+# Imports and registry reads (companies, sites, guards) live in their own module, under the same prefix.
+bp.register_blueprint(api_registry.bp)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
