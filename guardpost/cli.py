@@ -57,6 +57,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     from server.config import parse_bind
     from server.crypto import load_cipher
     from server.db import make_engine, make_sessionmaker
+    from server.monitor import Monitor
     from server.mqtt_ingest import IngestService
     from server.web import create_app
 
@@ -74,6 +75,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     if not args.no_ingest:
         ingest = IngestService(settings, make_sessionmaker(engine))
         ingest.start()
+    monitor = None
+    if not args.no_monitor:
+        monitor = Monitor(make_sessionmaker(engine))
+        monitor.start()
     stop = _stop_on_signals()
     threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
     print(
@@ -83,8 +88,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     )
     stop.wait()
     http.shutdown()
-    if ingest is not None:
-        ingest.stop()
+    for service in (ingest, monitor):
+        if service is not None:
+            service.stop()
     return 0
 
 
@@ -256,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt", help="mqtt://host:port (env GUARDPOST_MQTT)")
     p.add_argument("--bind", help="host:port (env GUARDPOST_BIND; default 127.0.0.1:8080)")
     p.add_argument("--no-ingest", action="store_true", help="serve the web app only")
+    p.add_argument(
+        "--no-monitor", action="store_true", help="no duty recomputation or terminal watch (when another server has it)"
+    )
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("ingest", help="the ingest process on its own")
