@@ -94,6 +94,18 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    from server.config import normalise_db_url
+    from server.db import make_engine
+    from server.migrate import current_revision
+
+    url = normalise_db_url(settings_for(args).db_url)
+    engine = make_engine(url)  # upgrades to the newest schema
+    print(f"database schema at revision {current_revision(engine)} (newest)")
+    engine.dispose()
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from server.db import make_engine, make_sessionmaker
     from server.mqtt_ingest import IngestService, run_forever
@@ -267,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_server)
 
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("action", choices=["upgrade"], help="apply the Alembic migrations (the server also does at start)")
+    db_flags(p)
+    p.set_defaults(func=cmd_db)
+
     p = sub.add_parser("ingest", help="the ingest process on its own")
     db_flags(p)
     p.add_argument("--mqtt", help="mqtt://host:port (env GUARDPOST_MQTT)")
@@ -367,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per dashboard poll is noise
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except CliError as exc:

@@ -1,4 +1,4 @@
-"""Engine and session factory; creates the schema on first use."""
+"""Engine and session factory; brings the schema up to date on first use."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.config import normalise_db_url
-from server.schema import metadata
+from server.migrate import upgrade
 
 
 def make_engine(url: str) -> Engine:
@@ -29,7 +29,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+    upgrade(engine)  # Alembic: new databases and old ones alike end at the newest schema
     return engine
 
 

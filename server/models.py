@@ -211,6 +211,9 @@ class Event(Base):
     guard_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     captured_at: Mapped[datetime] = mapped_column(DateTime)
     clock_synced: Mapped[bool] = mapped_column(Boolean)
+    # captured_at is the terminal's claim; an unsynced clock is re-dated from a later synced heartbeat.
+    corrected_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    clock_status: Mapped[str] = mapped_column(String(16), default="synced")  # synced, corrected, unverified
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     distance: Mapped[float | None] = mapped_column(Float, nullable=True)
     margin: Mapped[float | None] = mapped_column(Float, nullable=True)
