@@ -214,6 +214,8 @@ class Event(Base):
     # captured_at is the terminal's claim; an unsynced clock is re-dated from a later synced heartbeat.
     corrected_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     clock_status: Mapped[str] = mapped_column(String(16), default="synced")  # synced, corrected, unverified
+    boot_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    monotonic_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     distance: Mapped[float | None] = mapped_column(Float, nullable=True)
     margin: Mapped[float | None] = mapped_column(Float, nullable=True)
