@@ -40,8 +40,12 @@ def event_findings(session: Session, events: Iterable[Event]) -> list[Finding]:
                 Assignment.guard_id.in_(guard_ids)
             )
         ).all()
+        seen: set[tuple[str, str, str]] = set()
         for e in punches:
             day = e.captured_at.date().isoformat()
+            if (e.guard_id, e.site_id, day) in seen:
+                continue  # one check per guard, site and day: the findings' keys would repeat anyway
+            seen.add((e.guard_id, e.site_id, day))
             status = statuses.get(e.guard_id, "missing")
             if status != "valid":
                 # 持证上岗: working without a valid guard certificate is a violation the police look for.
