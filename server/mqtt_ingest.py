@@ -166,6 +166,7 @@ def run_forever(service: IngestService, stop: threading.Event) -> None:
             pass
     finally:
         service.stop()
+        log.info("ingest stopped; it stored %d new event(s)", service.stored)
 
 
 def wait_connected(service: IngestService, timeout: float = 10.0) -> bool:
