@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ from edge_agent.sources import FrameSource, open_source
 from protocol.events import build_event, build_heartbeat
 
 log = logging.getLogger("guardpost.agent")
-VERSION = "0.2.0"
+try:
+    VERSION = metadata.version("guardpost")  # what the heartbeat reports as the terminal's software version
+except metadata.PackageNotFoundError:
+    VERSION = "unknown"
 PURGE_EVERY_S = 3600.0
 STORAGE_FULL = "Check-in NOT recorded: terminal storage is full. Please call the supervisor."
 
