@@ -114,7 +114,12 @@ class IngestService:
             batch = self._next_batch()
             if not batch:
                 continue
-            outcomes = self._handle_with_retry([(m.topic, m.payload) for m in batch])
+            try:
+                outcomes = self._handle_with_retry([(m.topic, m.payload) for m in batch])
+            except Exception:  # the writer must outlive anything; unacked messages come back from the broker
+                log.exception("ingest batch failed; its messages stay unacknowledged")
+                self._stopping.wait(1.0)
+                continue
             if outcomes is None:
                 return  # stopping: the unacked messages come back from the broker
             self._acknowledge(batch, outcomes)
@@ -152,6 +157,8 @@ class IngestService:
     def _one_by_one(self, messages: list[tuple[str, bytes]]) -> list[Outcome] | None:
         outcomes: list[Outcome] = []
         for message in messages:
+            if self._stopping.is_set():
+                return None
             done = self._handle_with_retry([message])
             if done is None:
                 return None  # stopping: nothing of this batch is acked, the broker redelivers it
