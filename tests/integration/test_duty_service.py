@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from server.db import make_engine, make_sessionmaker
 from server.duty.service import ImportRejected, correct, import_roster, import_shifts, recompute, recompute_dirty
-from server.duty.tables import DutyCorrection, DutyRecordRow
+from server.duty.tables import DutyCorrection, DutyRecordRow, RosterRow
 from server.models import Event, Finding
 from server.registry import RegistryError, add_device
 from tests.support.month import scripted_month
@@ -131,6 +131,9 @@ def test_a_bad_roster_row_imports_nothing(sessions, month):
         bad = month.roster_csv() + "2026-04-02,no-such-shift,G-1\n"
         with pytest.raises(ImportRejected) as info:
             import_roster(session, bad)
-        assert info.value.errors[0][1].startswith("") and "no-such-shift" in str(info.value.errors)
-        session.rollback()
-        assert session.scalar(select(DutyRecordRow).limit(1)) is None
+        bad_line = len(bad.splitlines())
+        assert [line for line, _message in info.value.errors] == [bad_line]
+        assert "no-such-shift" in info.value.errors[0][1]
+        assert not any(isinstance(row, RosterRow) for row in session.new)  # not one of the good rows either
+        session.flush()
+        assert session.scalar(select(RosterRow).limit(1)) is None
