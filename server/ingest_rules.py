@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from protocol.events import Event as WireEvent
 from protocol.events import Heartbeat, ProtocolError, parse_event, parse_heartbeat, parse_status, verify_event
-from protocol.topics import TopicError, parse_topic
+from protocol.topics import TopicAddress, TopicError, parse_topic
 
 EXCERPT_CHARS = 2000
 
@@ -48,14 +49,17 @@ class HeartbeatUpdate:
 
 @dataclass(frozen=True)
 class AcceptedEvent:
+    """A verified event; ``text`` is its payload as received (valid UTF-8 JSON), stored as is."""
+
     device_id: str
     site_id: str
     event: WireEvent
     raw: dict[str, Any]
+    text: str
+    event_id: str = field(init=False)
 
-    @property
-    def event_id(self) -> str:
-        return str(self.event.event_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event_id", str(self.event.event_id))  # the canonical (lower-case) form
 
 
 Verdict = Refused | StatusUpdate | HeartbeatUpdate | AcceptedEvent
@@ -70,10 +74,16 @@ def excerpt(payload: bytes) -> str:
     return clean_text(payload[:EXCERPT_CHARS].decode("utf-8", errors="replace"), EXCERPT_CHARS)
 
 
+@lru_cache(maxsize=4096)
+def _address(topic: str) -> TopicAddress:
+    # Every message of a terminal comes on the same few topics; bad topics raise and are not cached.
+    return parse_topic(topic)
+
+
 def device_of(topic: str) -> str | None:
     """The device a topic names, or None when the topic is not a GuardPost topic."""
     try:
-        return parse_topic(topic).device_id
+        return _address(topic).device_id
     except TopicError:
         return None
 
@@ -84,7 +94,7 @@ def check_message(topic: str, payload: bytes, terminal: TerminalInfo | None) -> 
     ``terminal`` is the registration of the device the topic names (None when unknown).
     """
     try:
-        address = parse_topic(topic)
+        address = _address(topic)
     except TopicError as exc:
         return Refused("wrong_topic", str(exc), None)
     device_id = address.device_id
@@ -118,4 +128,4 @@ def _event(terminal: TerminalInfo, topic: str, payload: bytes) -> Verdict:
     if not verify_event(raw, terminal.secret):
         detail = f"signature does not match terminal {terminal.device_id}'s secret"
         return Refused("bad_signature", detail, terminal.device_id)
-    return AcceptedEvent(terminal.device_id, terminal.site_id, event, raw)
+    return AcceptedEvent(terminal.device_id, terminal.site_id, event, raw, payload.decode("utf-8"))

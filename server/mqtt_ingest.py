@@ -1,32 +1,49 @@
-"""MQTT side of ingest: persistent QoS 1 subscription, broker and terminal acks only after commit."""
+"""MQTT side of ingest: persistent QoS 1 subscription; broker and terminal acks only after the batch commits."""
 
 from __future__ import annotations
 
 import logging
-import queue
+import os
+import socket
 import threading
 import time
-from collections import defaultdict
+from dataclasses import fields
 
 import paho.mqtt.client as mqtt
-from sqlalchemy.exc import InterfaceError, OperationalError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.events import MAX_ACK_IDS, build_ack
-from protocol.topics import acks_topic, subscription
+from protocol.topics import subscription
+from server.broker_probe import speaks_mqtt5
 from server.config import ServerSettings, parse_mqtt_url
-from server.ingest import Ingestor, Outcome
+from server.ingest import Ingestor, Message
+from server.ingest_writer import BatchWriter, Pending
+from server.models import utcnow
 
 log = logging.getLogger("guardpost.ingest")
 SUBSCRIBED_KINDS = ("events", "status", "heartbeat")
-DB_RETRY_MAX_S = 30.0
-BATCH_SIZE = 200
-BATCH_WAIT_S = 0.05
-QUEUE_MAX = 2000
+# Unacked messages the broker may send us at once (MQTT 5 Receive Maximum) and the writer's queue size:
+# the bound on ingest's memory, and large enough for full batches while the previous one commits.
+IN_FLIGHT = 1000
+NEVER_EXPIRES = 0xFFFFFFFF
+DEFAULT_CLIENT_ID = next(f.default for f in fields(ServerSettings) if f.name == "ingest_client_id")
+
+
+def session_identity(settings: ServerSettings) -> tuple[str, bool]:
+    """The client id to use and whether its session may outlive the process.
+
+    Members of a share group must not share a client id (the broker would keep disconnecting one for the
+    other). Without an id of its own, a member takes one from its host and pid, and a session that ends
+    with the process: a session left behind would keep being dealt its share of messages.
+    """
+    if settings.share_group and settings.ingest_client_id == DEFAULT_CLIENT_ID:
+        return f"{DEFAULT_CLIENT_ID}-{socket.gethostname()}-{os.getpid()}", False
+    return settings.ingest_client_id, True
 
 
 class IngestService:
-    """Owns one paho client; a writer thread commits what arrives in batches, then acks the whole batch."""
+    """Owns one paho client; its thread only queues messages, the writer thread stores them in batches."""
 
     def __init__(
         self,
@@ -34,54 +51,120 @@ class IngestService:
         sessions: sessionmaker[Session],
         *,
         persistent: bool = True,
-        batch_size: int = BATCH_SIZE,
-        batch_wait_s: float = BATCH_WAIT_S,
+        max_batch: int = 200,
+        max_wait_s: float = 0.05,
+        stats_every_s: float = 60.0,
     ):
         self._settings = settings
-        self._ingestor = Ingestor(sessions)
-        self._batch_size, self._batch_wait_s = batch_size, batch_wait_s
+        self._client_id, own_id = session_identity(settings)
+        self._persistent = persistent and own_id
         self._stopping = threading.Event()
-        # Bounded: when the database falls behind, paho's thread waits here and the broker holds the rest.
-        self._queue: queue.Queue[mqtt.MQTTMessage] = queue.Queue(maxsize=QUEUE_MAX)
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self.connected = threading.Event()
-        self.stored = 0
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=settings.ingest_client_id,
-            # A persistent session makes the broker keep QoS 1 messages for us while we are down.
-            clean_session=not persistent,
-            manual_ack=True,
+        self._lock = threading.Lock()
+        # Bumped when the broker forgets our session: mids from before then mean nothing to it any more.
+        self._generation = 0
+        self.connected = threading.Event()  # connected and subscribed
+        self.client: mqtt.Client | None = None
+        self.writer = BatchWriter(
+            Ingestor(sessions),
+            publish=self._publish,
+            ack=self._broker_ack,
+            capacity=IN_FLIGHT,
+            max_batch=max_batch,
+            max_wait_s=max_wait_s,
+            stats_every_s=stats_every_s,
         )
-        self.client.max_inflight_messages_set(100)
-        self.client.max_queued_messages_set(0)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self._connector = threading.Thread(target=self._connect, name="ingest-connect", daemon=True)
 
     def start(self) -> None:
-        broker = parse_mqtt_url(self._settings.mqtt_url)
-        # Brokers keep queued messages only for identified clients, so ingest always presents a username.
-        self.client.username_pw_set(broker.username or self._settings.ingest_client_id, broker.password)
-        self._writer.start()
-        # connect_async lets the loop keep retrying when the broker is not up yet.
-        self.client.connect_async(broker.host, broker.port, keepalive=30)
-        self.client.loop_start()
+        """Returns at once; the connection is made (and retried while the broker is down) in the background."""
+        self.writer.start()
+        self._connector.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._writer.join(timeout=10)
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self._connector.is_alive():
+            self._connector.join(10)
+        self.writer.stop()  # acks for the batch in hand still go out on the open connection
+        with self._lock:
+            client = self.client
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
 
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+    def _connect(self) -> None:
+        broker = parse_mqtt_url(self._settings.mqtt_url)
+        # Brokers keep queued messages only for identified clients, so ingest always presents a username.
+        username = broker.username or self._client_id
+        delay = 1.0
+        while True:
+            try:
+                v5 = speaks_mqtt5(broker, username)
+                break
+            except OSError as exc:
+                log.warning("broker %s unreachable (%s); retrying in %.0fs", broker.redacted(), exc, delay)
+                if self._stopping.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
+        client = self._client(v5)
+        client.username_pw_set(username, broker.password)
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self.client = client
+            if v5:
+                props = Properties(PacketTypes.CONNECT)
+                props.ReceiveMaximum = IN_FLIGHT
+                props.SessionExpiryInterval = NEVER_EXPIRES if self._persistent else 0
+                # clean_start=False resumes our session, so the broker keeps QoS 1 messages for us while we are down.
+                client.connect_async(
+                    broker.host, broker.port, keepalive=30, clean_start=not self._persistent, properties=props
+                )
+            else:
+                client.connect_async(broker.host, broker.port, keepalive=30)
+            client.loop_start()
+
+    def _client(self, v5: bool) -> mqtt.Client:
+        common = {"client_id": self._client_id, "manual_ack": True}
+        if v5:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, **common)
+        else:
+            # A persistent session makes the broker keep QoS 1 messages for us while we are down.
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, clean_session=not self._persistent, **common)
+        client.max_inflight_messages_set(100)  # our own outgoing acks to terminals
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _userdata, flags, reason_code, _props) -> None:
         if reason_code.is_failure:
             log.error("broker refused the ingest connection: %s", reason_code)
             return
+        if not flags.session_present:
+            self._generation += 1
         client.subscribe([(subscription(kind, self._settings.share_group), 1) for kind in SUBSCRIBED_KINDS])
-        self.connected.set()
-        log.info("ingest connected to %s", parse_mqtt_url(self._settings.mqtt_url).redacted())
+        group = f" in share group {self._settings.share_group}" if self._settings.share_group else ""
+        log.info(
+            "ingest connected to %s as %s%s (MQTT %s, %s session)",
+            parse_mqtt_url(self._settings.mqtt_url).redacted(),
+            self._client_id,
+            group,
+            "5" if client.protocol == mqtt.MQTTv5 else "3.1.1",
+            "persistent" if self._persistent else "clean",
+        )
+
+    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _props) -> None:
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("broker refused ingest's subscriptions: %s", ", ".join(refused))
+        else:
+            self.connected.set()  # only now: an event published before the SUBACK could miss a new session
+            log.info(
+                "ingest subscribed to %s",
+                ", ".join(subscription(k, self._settings.share_group) for k in SUBSCRIBED_KINDS),
+            )
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self.connected.clear()
@@ -89,81 +172,17 @@ class IngestService:
             log.warning("ingest lost the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._queue.put(message, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        received = Message(message.topic, message.payload, utcnow())
+        # False when stopping: the message stays unacked and the broker redelivers it.
+        self.writer.submit(Pending(received, message.mid, message.qos, self._generation))
 
-    def _next_batch(self) -> list[mqtt.MQTTMessage]:
-        try:
-            batch = [self._queue.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self._batch_wait_s
-        while len(batch) < self._batch_size:
-            try:
-                batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
-                break
-        return batch
+    def _publish(self, topic: str, payload: bytes) -> None:
+        if self.client is not None:
+            self.client.publish(topic, payload, qos=1)
 
-    def _write_loop(self) -> None:
-        while not self._stopping.is_set():
-            batch = self._next_batch()
-            if not batch:
-                continue
-            try:
-                outcomes = self._handle_with_retry([(m.topic, m.payload) for m in batch])
-            except Exception:  # the writer must outlive anything; unacked messages come back from the broker
-                log.exception("ingest batch failed; its messages stay unacknowledged")
-                self._stopping.wait(1.0)
-                continue
-            if outcomes is None:
-                return  # stopping: the unacked messages come back from the broker
-            self._acknowledge(batch, outcomes)
-
-    def _acknowledge(self, batch: list[mqtt.MQTTMessage], outcomes: list[Outcome]) -> None:
-        """Terminal acks first (grouped per terminal), then the broker's PUBACKs, in arrival order."""
-        by_terminal: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for outcome in outcomes:
-            if outcome.ack_event_id and outcome.site_id and outcome.device_id:
-                by_terminal[(outcome.site_id, outcome.device_id)].append(outcome.ack_event_id)
-            self.stored += outcome.stored and outcome.kind == "events"
-        for (site_id, device_id), ids in by_terminal.items():
-            for i in range(0, len(ids), MAX_ACK_IDS):
-                self.client.publish(acks_topic(site_id, device_id), build_ack(ids[i : i + MAX_ACK_IDS]), qos=1)
-        for message in batch:
-            self.client.ack(message.mid, message.qos)
-
-    def _handle_with_retry(self, messages: list[tuple[str, bytes]]) -> list[Outcome] | None:
-        delay = 0.5
-        while not self._stopping.is_set():
-            try:
-                return self._ingestor.handle_batch(messages)
-            except (OperationalError, InterfaceError) as exc:
-                # Database unreachable: hold the messages (unacked) and retry, never drop them.
-                log.error("database unavailable while ingesting (%s); retrying in %.1fs", exc.__class__.__name__, delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, DB_RETRY_MAX_S)
-            except Exception as exc:  # a message that breaks a rule we did not foresee must not stop ingest
-                if len(messages) > 1:
-                    return self._one_by_one(messages)  # find the one that breaks, keep the rest
-                log.exception("unexpected error ingesting a message on %s", messages[0][0][:200])
-                return [self._ingestor.record_reject(messages[0][0], None, messages[0][1], "internal_error", repr(exc))]
-        return None
-
-    def _one_by_one(self, messages: list[tuple[str, bytes]]) -> list[Outcome] | None:
-        outcomes: list[Outcome] = []
-        for message in messages:
-            if self._stopping.is_set():
-                return None
-            done = self._handle_with_retry([message])
-            if done is None:
-                return None  # stopping: nothing of this batch is acked, the broker redelivers it
-            outcomes += done
-        return outcomes
+    def _broker_ack(self, pending: Pending) -> None:
+        if self.client is not None and pending.qos > 0 and pending.generation == self._generation:
+            self.client.ack(pending.mid, pending.qos)
 
 
 def run_forever(service: IngestService, stop: threading.Event) -> None:
@@ -173,7 +192,7 @@ def run_forever(service: IngestService, stop: threading.Event) -> None:
             pass
     finally:
         service.stop()
-        log.info("ingest stopped; it stored %d new event(s)", service.stored)
+        log.info("ingest stopped; it stored %d new event(s)", service.writer.stats.stored)
 
 
 def wait_connected(service: IngestService, timeout: float = 10.0) -> bool:

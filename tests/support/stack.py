@@ -90,13 +90,24 @@ def running_stack(tmp_path: Path, mqtt_url: str, db_url: str) -> Iterator[Stack]
     with sessions() as session:
         _user, token = add_user(session, unique("tester"), "admin")
         session.commit()
-    ingest = IngestService(settings, sessions)
-    ingest.start()
+    stack = Stack(
+        settings,
+        engine,
+        sessions,
+        cipher,
+        key_file,
+        f"http://127.0.0.1:{port}",
+        token,
+        IngestService(settings, sessions),
+    )
+    stack.ingest.start()
     try:
-        assert wait_connected(ingest, 20), f"ingest could not connect to {mqtt_url}"
-        yield Stack(settings, engine, sessions, cipher, key_file, f"http://127.0.0.1:{port}", token, ingest)
+        assert wait_connected(stack.ingest, 20), f"ingest could not connect to {mqtt_url}"
+        yield stack
     finally:
-        ingest.stop()
+        # The test may have replaced the service (a restart): stop the one running now, or it reconnects
+        # after the purge below and leaves a persistent session on a shared broker.
+        stack.ingest.stop()
         purge_session(mqtt_url, settings.ingest_client_id)
         http.shutdown()
         engine.dispose()
