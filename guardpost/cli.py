@@ -241,19 +241,6 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def cmd_users_add(args: argparse.Namespace) -> int:
-    from server.registry import add_user
-
-    with session_for(args) as session:
-        user, token = add_user(session, args.name, args.role)
-        session.commit()
-    if args.json:
-        print(json.dumps({"name": user.name, "role": user.role, "token": token}))
-    else:
-        print(f"created {user.role} {user.name}; API token (shown once): {token}")
-    return 0
-
-
 def date_arg(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -262,8 +249,7 @@ def date_arg(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guardpost import cli_duty, cli_import, cli_registry
-    from server.registry import ROLES
+    from guardpost import cli_duty, cli_import, cli_registry, cli_users
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -357,17 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_flags(p)
     p.set_defaults(func=cmd_enroll)
 
-    users = sub.add_parser("users", help="users and API tokens").add_subparsers(dest="action", required=True)
-    p = users.add_parser("add", help="create a user and print an API token once")
-    p.add_argument("name")
-    p.add_argument("--role", required=True, choices=ROLES)
-    p.add_argument("--json", action="store_true")
-    db_flags(p)
-    p.set_defaults(func=cmd_users_add)
-
     cli_registry.add_parsers(sub)
     cli_import.add_parsers(sub)
     cli_duty.add_parsers(sub)
+    cli_users.add_parsers(sub)
     return parser
 
 

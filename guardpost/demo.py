@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -38,14 +39,18 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the server did not answer at {url} within {timeout:.0f}s")
 
 
-def _prepare(var: Path, env: dict[str, str]) -> str:
-    """Fresh registry: terminal, two sample guards enrolled from registry-package photos, an admin token."""
+def _prepare(var: Path, env: dict[str, str]) -> tuple[str, str]:
+    """Fresh registry: terminal, two sample guards enrolled from registry-package photos, an admin.
+
+    Returns the admin's password and API token, both random: the demo has no default credentials.
+    """
     from biometrics.faces import FaceEncoder
     from server.credentials import add_credential
     from server.crypto import generate_key_file, load_cipher
     from server.db import make_engine, make_sessionmaker
     from server.enrollment import enroll_photo
-    from server.registry import add_device, add_guard, add_user
+    from server.registry import add_device, add_guard
+    from server.users import add_user
 
     generate_key_file(var / "server.key")
     generate_key_file(var / "gallery.key")
@@ -59,13 +64,14 @@ def _prepare(var: Path, env: dict[str, str]) -> str:
             enroll_photo(session, cipher, encoder, guard_id, photo())
         add_guard(session, CARD_GUARD, CARD_NAME, [SITE])
         add_credential(session, cipher, CARD_GUARD, CARD_NUMBER, kind="certificate")
-        _user, token = add_user(session, "demo-admin", "admin")
+        password = secrets.token_urlsafe(12)
+        _user, token = add_user(session, "demo-admin", "admin", password=password)
         session.commit()
     engine.dispose()
     secret_file = var / f"{DEVICE}.secret"
     secret_file.write_text(secret)
     secret_file.chmod(0o600)
-    return token
+    return password, token
 
 
 def _agent_config(var: Path, mqtt_url: str, server_url: str, frames: Path, display_port: int) -> Path:
@@ -140,7 +146,7 @@ def run_demo(var: Path, http_port: int = 0) -> int:
         "GUARDPOST_KEY_FILE": str(var / "server.key"),
     }
     print("preparing the demo registry (enrolling two sample guards)...", flush=True)
-    token = _prepare(var, env)
+    password, token = _prepare(var, env)
     frames = var / "gate-frames"
     write_gate_frames(frames)
     display_port = free_port()
@@ -154,7 +160,8 @@ def run_demo(var: Path, http_port: int = 0) -> int:
         procs.append(server := _spawn(["server"], env, var / "server.log"))
         _wait_http(f"{server_url}/api/v1/health", server)
         procs.append(_spawn(["agent", "--config", str(config)], env, var / "agent.log"))
-        print(f"\nDashboard: {server_url}/#token={token}", flush=True)
+        print(f"\nDashboard: {server_url}/login (user demo-admin, password {password})", flush=True)
+        print(f"API token for scripts: {token}", flush=True)
         print(f"Gate screen: http://127.0.0.1:{display_port}/\n", flush=True)
         print(f"Logs in {var}. Press Ctrl-C to stop.", flush=True)
         # Explicitly: a shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it.

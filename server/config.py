@@ -11,6 +11,7 @@ from protocol.mqtt_url import MqttUrl, MqttUrlError
 DEFAULT_DB = "sqlite:///var/guardpost.db"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 DEFAULT_BIND = "127.0.0.1:8080"
+LOCALES = ("zh", "en")
 
 
 class ConfigError(ValueError):
@@ -47,6 +48,9 @@ class ServerSettings:
     key_file: Path | None = None
     ingest_client_id: str = "guardpost-ingest"
     share_group: str | None = None
+    # Cookies only over HTTPS (localhost counts as secure in browsers); off only for a plain-HTTP LAN trial.
+    secure_cookies: bool = True
+    default_locale: str = "zh"
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -58,9 +62,15 @@ class ServerSettings:
             "key_file": Path(env["GUARDPOST_KEY_FILE"]) if env.get("GUARDPOST_KEY_FILE") else None,
             "ingest_client_id": env.get("GUARDPOST_INGEST_CLIENT_ID", "guardpost-ingest"),
             "share_group": env.get("GUARDPOST_SHARE_GROUP") or None,
+            "secure_cookies": env.get("GUARDPOST_INSECURE_COOKIES", "") not in ("1", "true", "yes"),
+            "default_locale": env.get("GUARDPOST_LOCALE", "zh"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
         parse_mqtt_url(settings.mqtt_url)
         parse_bind(settings.bind)
+        if settings.default_locale not in LOCALES:
+            raise ConfigError(
+                f"locale {settings.default_locale!r} is not one of {', '.join(LOCALES)} (set GUARDPOST_LOCALE)"
+            )
         return settings

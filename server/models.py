@@ -186,12 +186,60 @@ class Credential(Base):
 
 
 class User(Base):
+    """A person using the web app or the API; ``role`` with the scope columns decides what they see.
+
+    Scope: admin sees everything; police see sites in ``jurisdiction`` (a province code), read-only;
+    a manager sees ``company_id``'s sites and guards; a supervisor sees the sites in ``sites``.
+    """
+
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(32))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # scrypt hash (server/passwords.py); null means the user may use the API token only.
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.company_id"), nullable=True)
+    jurisdiction: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    sites: Mapped[list[UserSite]] = relationship(cascade="all, delete-orphan", order_by="UserSite.site_id")
+
+
+class UserSite(Base):
+    """A site a supervisor is responsible for."""
+
+    __tablename__ = "user_sites"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), primary_key=True)
+
+
+class WebSession(Base):
+    """A browser login; the cookie holds a random id and only its hash is stored, so a DB leak is no login."""
+
+    __tablename__ = "web_sessions"
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    user: Mapped[User] = relationship()
+
+
+class SecurityEvent(Base):
+    """Logins, failed logins, throttling, logouts and refused requests (403), for audit and throttling."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (Index("ix_security_events_kind_at", "kind", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(24))  # login, login_failed, throttled, logout, denied
+    user_name: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    remote_addr: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    path: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Event(Base):

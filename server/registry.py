@@ -19,17 +19,11 @@ from protocol.gallery import build_gallery
 from protocol.topics import check_id
 from server.crypto import decrypt_template, encrypt_template
 from server.ids import id_number_columns, id_number_sha256, validate_resident_id
-from server.models import Assignment, Company, FaceTemplate, Guard, Post, Site, Terminal, User, utcnow
-
-ROLES = ("admin", "police", "manager", "supervisor")
+from server.models import Assignment, Company, FaceTemplate, Guard, Post, Site, Terminal, utcnow
 
 
 class RegistryError(ValueError):
     """A registry request that cannot be carried out; the message says why."""
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -224,25 +218,6 @@ def add_template(
     session.add(row)
     session.flush()
     return row
-
-
-def add_user(session: Session, name: str, role: str) -> tuple[User, str]:
-    """Create a user and return it with its API token; only the token's hash is stored."""
-    if role not in ROLES:
-        raise RegistryError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if session.scalar(select(User).where(User.name == name)) is not None:
-        raise RegistryError(f"user {name} already exists")
-    token = secrets.token_urlsafe(32)
-    user = User(name=name, role=role, token_sha256=hash_token(token))
-    session.add(user)
-    session.flush()
-    return user, token
-
-
-def user_for_token(session: Session, token: str) -> User | None:
-    if not token:
-        return None
-    return session.scalar(select(User).where(User.token_sha256 == hash_token(token)))
 
 
 def site_gallery(session: Session, cipher: Fernet, site_id: str) -> dict:

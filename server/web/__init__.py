@@ -113,13 +113,23 @@ def create_app(
         cipher=cipher if cipher is not None else _default_cipher(settings),
         settings=settings,
     )
+    app.config["GUARDPOST_SECURE_COOKIES"] = settings.secure_cookies
     app.teardown_appcontext(_close_session)
     app.register_error_handler(HTTPException, _api_error)
     app.after_request(_security_headers)
 
-    from server.web import api, api_duty, dashboard  # the blueprints import get_session from here
+    # The blueprints import get_session from here.
+    from server.web import api, api_duty, auth, dashboard, i18n, pages, sessions
 
+    def before_request() -> None:
+        auth.authenticate()
+        g.locale = i18n.negotiate(settings.default_locale)
+
+    app.before_request(before_request)
+    app.after_request(sessions.remember_pre_login_csrf)
+    app.jinja_env.globals.update(_=i18n.gettext)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(api_duty.bp, url_prefix="/api/v1")
+    app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
     return app

@@ -16,7 +16,7 @@ from server.config import ConfigError
 from server.models import Event, Guard, Reject, Site, Terminal, utcnow
 from server.registry import site_gallery
 from server.web import api_registry, get_session, state
-from server.web.auth import require_device, require_user
+from server.web.auth import current_scope, require_device, require_site, require_user
 
 bp = Blueprint("api", __name__)
 # Imports and registry reads (companies, sites, guards) live in their own module, under the same prefix.
@@ -91,7 +91,7 @@ def health() -> tuple[dict[str, str], int]:
     return {"status": "ok", "database": "ok"}, 200
 
 
-def _on_duty(now: datetime) -> dict[str, list[dict[str, Any]]]:
+def _on_duty(now: datetime, site_ids) -> dict[str, list[dict[str, Any]]]:
     """Guards whose latest non-denied event in the duty window, per site, starts or continues a duty."""
     session = get_session()
     rank = func.row_number().over(
@@ -100,6 +100,7 @@ def _on_duty(now: datetime) -> dict[str, list[dict[str, Any]]]:
     latest = (
         select(Event.site_id, Event.guard_id, Event.type, Event.method, Event.device_id, rank.label("rank"))
         .where(Event.captured_at >= now - DUTY_WINDOW, Event.type != "denied", Event.guard_id.is_not(None))
+        .where(Event.site_id.in_(site_ids))
         .subquery()
     )
     rows = session.execute(
@@ -160,11 +161,13 @@ def _terminal_json(terminal: Terminal) -> dict[str, Any]:
 def live() -> dict[str, Any]:
     session = get_session()
     now = utcnow()
-    on_duty = _on_duty(now)
+    visible = current_scope().site_ids_query()
+    on_duty = _on_duty(now, visible)
     terminals: dict[str, list[dict[str, Any]]] = {}
-    for terminal in session.scalars(select(Terminal).order_by(Terminal.site_id, Terminal.device_id)):
+    in_scope = select(Terminal).where(Terminal.site_id.in_(visible))
+    for terminal in session.scalars(in_scope.order_by(Terminal.site_id, Terminal.device_id)):
         terminals.setdefault(terminal.site_id, []).append(_terminal_json(terminal))
-    sites = session.scalars(select(Site).order_by(Site.site_id)).all()
+    sites = session.scalars(select(Site).where(current_scope().site_clause()).order_by(Site.site_id)).all()
     return {
         "generated_at": _time(now),
         "sites": [
@@ -216,6 +219,10 @@ def events() -> dict[str, Any]:
     """Newest first; ``since`` is inclusive, ``until`` exclusive; page on with ``cursor``."""
     limit = _limit()
     query = select(Event, Guard.name).outerjoin(Guard, Guard.guard_id == Event.guard_id)
+    if site := request.args.get("site"):
+        require_site(site)
+    if not current_scope().everything:
+        query = query.where(Event.site_id.in_(current_scope().site_ids_query()))
     for param, column in (("site", Event.site_id), ("device", Event.device_id), ("guard", Event.guard_id)):
         if value := request.args.get(param):
             query = query.where(column == value)
@@ -245,6 +252,10 @@ def events() -> dict[str, Any]:
 def rejects() -> dict[str, Any]:
     limit = _limit()
     query = select(Reject)
+    if not current_scope().everything:
+        # Rejects from unknown devices belong to no site: only admins see them.
+        scoped_devices = select(Terminal.device_id).where(Terminal.site_id.in_(current_scope().site_ids_query()))
+        query = query.where(Reject.device_id.in_(scoped_devices))
     if device := request.args.get("device"):
         query = query.where(Reject.device_id == device)
     query = query.order_by(Reject.received_at.desc(), Reject.id.desc()).limit(limit)

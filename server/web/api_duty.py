@@ -6,18 +6,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, g, request
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from server.duty.service import correct
 from server.duty.tables import DutyRecordRow
-from server.models import Finding
+from server.models import Finding, Guard
 from server.registry import RegistryError
 from server.web import get_session
 from server.web.api import _limit
-from server.web.auth import require_user
+from server.web.auth import current_scope, require_site, require_user, require_write
 
 bp = Blueprint("duty", __name__)
-CORRECTING_ROLES = ("admin", "manager", "supervisor")
 MAX_DAYS = 62
 
 
@@ -66,6 +65,10 @@ def duty_log() -> dict[str, Any]:
     if last < first or last - first > timedelta(days=MAX_DAYS):
         abort(400, f"from..to must be at most {MAX_DAYS} days, in order")
     query = select(DutyRecordRow).where(DutyRecordRow.date.between(first, last))
+    if request.args.get("site"):
+        require_site(request.args["site"])
+    if not current_scope().everything:
+        query = query.where(DutyRecordRow.site_id.in_(current_scope().site_ids_query()))
     for name, column in (("site", DutyRecordRow.site_id), ("guard", DutyRecordRow.guard_id)):
         if request.args.get(name):
             query = query.where(column == request.args[name])
@@ -75,11 +78,21 @@ def duty_log() -> dict[str, Any]:
     return {"from": first.isoformat(), "to": last.isoformat(), "records": [_record(r) for r in rows]}
 
 
+def require_record_in_scope(session, guard_id: str, shift_id: str | None, day: date) -> None:
+    """A correction touches a site's duty log: that site must be the user's."""
+    sites = session.scalars(
+        select(DutyRecordRow.site_id).where(
+            DutyRecordRow.guard_id == guard_id, DutyRecordRow.shift_id == shift_id, DutyRecordRow.date == day
+        )
+    ).all()
+    for site_id in sites:
+        require_site(site_id)
+
+
 @bp.post("/duty/corrections")
 @require_user
 def add_correction() -> tuple[dict[str, Any], int]:
-    if g.user.role not in CORRECTING_ROLES:
-        abort(403, f"corrections need the role admin, manager or supervisor; this token's user is a {g.user.role}")
+    require_write()
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         abort(400, "send a JSON object with guard_id, shift_id, date, field, value and reason")
@@ -89,6 +102,7 @@ def add_correction() -> tuple[dict[str, Any], int]:
     try:
         day = date.fromisoformat(body["date"])
         session = get_session()
+        require_record_in_scope(session, body["guard_id"], body.get("shift_id"), day)
         c = correct(
             session,
             guard_id=body["guard_id"],
@@ -117,6 +131,11 @@ def add_correction() -> tuple[dict[str, Any], int]:
 @require_user
 def findings() -> dict[str, Any]:
     query = select(Finding)
+    if not current_scope().everything:
+        scope = current_scope()
+        guards = select(Guard.guard_id).where(scope.guard_clause())
+        sited = Finding.site_id.in_(scope.site_ids_query())
+        query = query.where(or_(sited, and_(Finding.site_id.is_(None), Finding.guard_id.in_(guards))))
     if request.args.get("open", "1") != "0":
         query = query.where(Finding.resolved_at.is_(None))
     for name, column in (("kind", Finding.kind), ("site", Finding.site_id), ("guard", Finding.guard_id)):

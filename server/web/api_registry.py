@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import event, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.guard_records import certificate_statuses, guard_summary
@@ -19,7 +20,7 @@ from server.provinces import province_name
 from server.registry import RegistryError
 from server.tabular import MAX_BYTES
 from server.web import get_session, state
-from server.web.auth import require_user
+from server.web.auth import current_scope, deny, require_guard, require_user
 
 bp = Blueprint("registry", __name__)
 
@@ -32,7 +33,35 @@ MAX_LIMIT = 1000
 
 def _may_import() -> None:
     if g.user.role not in IMPORT_ROLES:
-        abort(403, f"imports need the admin or manager role; this token's user is a {g.user.role}")
+        deny(f"imports need the admin or manager role; this user is a {g.user.role}")
+
+
+@contextmanager
+def _new_rows(session: Session) -> Iterator[list[object]]:
+    """Collects every object the block adds to the session, flushed or not."""
+    added: list[object] = []
+
+    def collect(flushing: Session, _context, _instances) -> None:
+        added.extend(flushing.new)
+
+    event.listen(session, "before_flush", collect)
+    try:
+        yield added
+    finally:
+        event.remove(session, "before_flush", collect)
+        added.extend(session.new)
+
+
+def _outside_scope(rows: list[object]) -> str | None:
+    """Why an import touches another company's guards or sites, if it does."""
+    scope, session = current_scope(), get_session()
+    for row in rows:
+        # A guard without an employer is the manager's to post, as long as the postings are in scope.
+        if isinstance(row, Guard) and row.company_id is not None and not scope.allows_company(row.company_id):
+            return f"guard {row.guard_id} would be employed by {row.company_id or 'no company'}, not {scope.company_id}"
+        if isinstance(row, Assignment) and not scope.allows_site(session, row.site_id):
+            return f"site {row.site_id} is outside this user's scope ({scope.describe()})"
+    return None
 
 
 def _upload() -> tuple[bytes, str]:
@@ -54,10 +83,14 @@ def _run_import(kind: str, run: Callable[[Session, bytes, str, bool], ImportResu
     session = get_session()
     data, filename = _upload()
     try:
-        result = run(session, data, filename, dry_run)
+        with _new_rows(session) as added:
+            result = run(session, data, filename, dry_run)
     except ImportRejected as exc:
         session.rollback()
         return {"errors": [asdict(error) for error in exc.errors]}, 422
+    if (why := _outside_scope(added)) is not None:
+        session.rollback()
+        deny(f"nothing imported: {why}")
     if dry_run:
         session.rollback()
     else:
@@ -88,6 +121,9 @@ def import_assignments_view() -> tuple[dict[str, Any], int]:
 @require_user
 def companies() -> dict[str, Any]:
     query = select(Company).options(selectinload(Company.cross_region_filings)).order_by(Company.company_id)
+    if not current_scope().everything:
+        visible = select(Site.company_id).where(current_scope().site_clause())
+        query = query.where(or_(Company.company_id.in_(visible), Company.company_id == current_scope().company_id))
     return {
         "companies": [
             {
@@ -112,7 +148,8 @@ def companies() -> dict[str, Any]:
 def sites() -> dict[str, Any]:
     session = get_session()
     posts: dict[str, list[dict[str, str]]] = {}
-    for post in session.scalars(select(Post).order_by(Post.site_id, Post.post_id)):
+    visible = current_scope().site_ids_query()
+    for post in session.scalars(select(Post).where(Post.site_id.in_(visible)).order_by(Post.site_id, Post.post_id)):
         posts.setdefault(post.site_id, []).append({"post_id": post.post_id, "name": post.name})
     return {
         "sites": [
@@ -126,7 +163,7 @@ def sites() -> dict[str, Any]:
                 "timezone": s.timezone,
                 "posts": posts.get(s.site_id, []),
             }
-            for s in session.scalars(select(Site).order_by(Site.site_id))
+            for s in session.scalars(select(Site).where(current_scope().site_clause()).order_by(Site.site_id))
         ]
     }
 
@@ -136,7 +173,7 @@ def sites() -> dict[str, Any]:
 def guards() -> dict[str, Any]:
     """Guards by id, ``limit`` a page from ``after`` (the previous page's last id); filter by ``company``, ``site``."""
     limit = _limit()
-    query = select(Guard).order_by(Guard.guard_id)
+    query = select(Guard).where(current_scope().guard_clause()).order_by(Guard.guard_id)
     if company := request.args.get("company"):
         query = query.where(Guard.company_id == company)
     if site := request.args.get("site"):
@@ -170,6 +207,8 @@ def guards() -> dict[str, Any]:
 @bp.get("/guards/<guard_id>")
 @require_user
 def guard(guard_id: str) -> dict[str, Any]:
+    if get_session().get(Guard, guard_id) is not None:
+        require_guard(guard_id)
     try:
         return guard_summary(get_session(), guard_id)
     except RegistryError:

@@ -44,11 +44,13 @@ def test_demo_shows_check_ins_and_stops_cleanly(tmp_path):
             start_new_session=True,
         )
     try:
-        url = wait_for(lambda: re.search(r"Dashboard: (\S+)", log.read_text()), 90, "the dashboard URL").group(1)
-        base, token = url.split("/#token=")
+        found = wait_for(lambda: re.search(r"API token for scripts: (\S+)", log.read_text()), 90, "the API token")
+        token = found.group(1)
+        login = re.search(r"Dashboard: (\S+)/login \(user demo-admin, password (\S+)\)", log.read_text())
+        base = login.group(1)
         assert base == f"http://127.0.0.1:{port}"
-        page = urllib.request.urlopen(base + "/", timeout=5).read().decode()
-        assert "GuardPost" in page
+        page = urllib.request.urlopen(base + "/login", timeout=5).read().decode()
+        assert "GuardPost" in page and 'name="password"' in page
 
         def check_ins():
             request = urllib.request.Request(

@@ -42,11 +42,26 @@ def test_devices_add_prints_the_secret_once_as_json(env):
     assert again.returncode == 2 and again.stderr.strip() == "error: terminal gate-1 is already registered"
 
 
-def test_users_add_prints_a_token(env):
-    out = run("users", "add", "alice", "--role", "supervisor", "--json", env=env)
+def test_users_add_prints_a_token_and_refuses_weak_passwords(env, tmp_path):
+    assert run("sites", "add", "site-a", "--tz", "Asia/Shanghai", env=env).returncode == 0
+    unscoped = run("users", "add", "alice", "--role", "supervisor", "--no-password", env=env)
+    assert unscoped.returncode == 2 and "a supervisor needs at least one --site" in unscoped.stderr
+    out = run("users", "add", "alice", "--role", "supervisor", "--site", "site-a", "--no-password", "--json", env=env)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["name"] == "alice" and data["role"] == "supervisor" and len(data["token"]) >= 40
+    assert data["can_log_in"] is False
+    weak = tmp_path / "weak"
+    weak.write_text("Password1234!\n")
+    refused = run("users", "add", "bob", "--role", "admin", "--password-file", str(weak), env=env)
+    assert refused.returncode == 2 and "well-known default" in refused.stderr
+    strong = tmp_path / "strong"
+    strong.write_text("blue harbour 7 lanterns\n")
+    assert run("users", "passwd", "alice", "--password-file", str(strong), env=env).returncode == 0
+    listed = json.loads(run("users", "list", "--json", env=env).stdout)
+    assert listed == [
+        {"name": "alice", "role": "supervisor", "scope": "sites site-a", "password": True, "disabled": False}
+    ]
 
 
 def test_guards_add_and_enroll_accepts_one_face_and_refuses_none(env, tmp_path):

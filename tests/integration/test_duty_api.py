@@ -8,11 +8,14 @@ import sys
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.duty.service import import_roster, import_shifts, recompute
-from server.registry import add_device, add_user
+from server.models import Site
+from server.registry import add_device
+from server.users import add_user
 from server.web import create_app
 from tests.integration.test_duty_service import _event_row
 from tests.support.month import scripted_month
@@ -34,7 +37,12 @@ def client(db_url, month):
             add_device(session, site_id, device_id)
         session.add_all(_event_row(p, i) for i, p in enumerate(month.punches, 1))
         recompute(session, month.sites, month.first_date, month.last_date, month.now)
-        tokens = {role: add_user(session, f"{role}-1", role)[1] for role in ("supervisor", "police")}
+        for site in session.scalars(select(Site)):
+            site.province = "440000"
+        tokens = {
+            "supervisor": add_user(session, "supervisor-1", "supervisor", site_ids=month.sites)[1],
+            "police": add_user(session, "police-1", "police", jurisdiction="广东省")[1],
+        }
         session.commit()
     app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=Fernet(Fernet.generate_key()))
     client = app.test_client()

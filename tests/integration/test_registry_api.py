@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from protocol.cards import resident_id_check_character
-from server import companies, registry
+from server import companies, registry, users
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.models import Guard
@@ -47,8 +47,14 @@ class Api:
             )
             companies.add_site(s, "hq", "总部", tz="Asia/Shanghai", company_id="acme", province="北京")
             companies.add_post(s, "hq-gate", "hq", "Main gate")
-            for role in ("admin", "manager", "supervisor", "police"):
-                _, self.tokens[role] = registry.add_user(s, f"{role}-user", role)
+            scopes = {
+                "admin": {},
+                "manager": {"company_id": "acme"},
+                "supervisor": {"site_ids": ["hq"]},
+                "police": {"jurisdiction": "11"},
+            }
+            for role, scope in scopes.items():
+                _, self.tokens[role] = users.add_user(s, f"{role}-user", role, **scope)
 
     def upload(self, data: bytes, name: str = "guards.csv", role: str = "manager", query: str = ""):
         # Encoded in memory: the test client spools large bodies to a temporary file it never closes.
@@ -104,7 +110,7 @@ def test_admin_may_upload_xlsx_and_dry_run(api: Api) -> None:
 def test_other_roles_may_not_import(api: Api, role: str) -> None:
     answer = api.upload(guards_csv(f"G-1,A,{resident_id(1)},,"), role=role)
     assert answer.status_code == 403
-    assert answer.get_json() == {"error": f"imports need the admin or manager role; this token's user is a {role}"}
+    assert answer.get_json() == {"error": f"imports need the admin or manager role; this user is a {role}"}
 
 
 def test_upload_mistakes_are_explained(api: Api) -> None:

@@ -14,13 +14,17 @@ from sqlalchemy import create_engine, update
 
 from protocol.gallery import DEVICE_HEADER, MAX_CLOCK_SKEW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_gallery
 from protocol.signing import request_signature
-from server import registry
+from server import registry, users
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.models import Event, Reject, Terminal, utcnow
 from server.web import create_app
+from tests.support.web import login
 
 GALLERY_PATH = "/api/v1/terminal/gallery"
+
+
+SAM_PASSWORD = "correct horse battery staple"
 
 
 class World:
@@ -39,7 +43,7 @@ class World:
             _, self.secret = registry.add_device(s, "hq", "gate-1")
             registry.add_guard(s, "g1", "Alice", sites=["hq"], face_consent=True)
             registry.add_guard(s, "g2", "Bob", sites=["depot"], face_consent=True)
-            _, self.token = registry.add_user(s, "sam", "supervisor")
+            _, self.token = users.add_user(s, "sam", "supervisor", site_ids=["hq", "depot"], password=SAM_PASSWORD)
 
     def event(
         self, type_: str, guard_id: str | None, ago: timedelta, *, site: str = "hq", device: str = "gate-1"
@@ -231,8 +235,12 @@ def test_rejects_listing(world: World) -> None:
                     payload_size=420,
                 )
             )
-    body = world.get("/api/v1/rejects").get_json()
+    with world.sessions.begin() as s:
+        _, admin = users.add_user(s, "root", "admin")
+    body = world.get("/api/v1/rejects", token=admin).get_json()
     assert [r["device_id"] for r in body["rejects"]] == ["gate-2", "gate-1"]
+    # gate-2 is no registered terminal of the supervisor's sites: only admins see its rejects.
+    assert [r["device_id"] for r in world.get("/api/v1/rejects").get_json()["rejects"]] == ["gate-1"]
     only = world.get("/api/v1/rejects?device=gate-1&limit=5").get_json()["rejects"]
     assert len(only) == 1 and only[0]["reason"] == "bad_signature" and only[0]["payload_size"] == 420
     assert world.get("/api/v1/rejects?limit=0").status_code == 400
@@ -366,7 +374,9 @@ def test_security_headers(world: World, path: str) -> None:
 
 
 def test_dashboard_page_and_static_files(world: World) -> None:
-    page = world.client.get("/")
+    assert world.client.get("/board").status_code == 302  # to the login page
+    login(world.client, "sam", SAM_PASSWORD)
+    page = world.client.get("/board")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
     assert "/static/dashboard.js" in html and "/static/dashboard.css" in html

@@ -23,7 +23,8 @@ from server.config import ServerSettings, parse_mqtt_url
 from server.crypto import generate_key_file, load_cipher
 from server.db import make_engine, make_sessionmaker
 from server.mqtt_ingest import IngestService, wait_connected
-from server.registry import add_device, add_user
+from server.registry import add_device
+from server.users import add_user
 from server.web import create_app
 
 

@@ -2,7 +2,6 @@
 "use strict";
 
 (() => {
-  const TOKEN_KEY = "guardpost.token";
   const REFRESH_MS = 2000;
   const TIMEOUT_MS = 5000;
   const $ = (id) => document.getElementById(id);
@@ -12,16 +11,6 @@
   let lastSuccess = null;
 
   class AuthError extends Error {}
-
-  // A token in the fragment never reaches the server or its logs; move it out of the address bar
-  // so it is not bookmarked, shared or kept in history.
-  function takeTokenFromUrl() {
-    const token = new URLSearchParams(location.hash.slice(1)).get("token");
-    if (token) {
-      sessionStorage.setItem(TOKEN_KEY, token);
-      history.replaceState(null, "", location.pathname + location.search);
-    }
-  }
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -67,16 +56,16 @@
     return hours ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
   }
 
-  async function getJSON(path, token) {
+  async function getJSON(path) {
     const controller = new AbortController();
     const timeout = setTimeout(() => controller.abort(), TIMEOUT_MS);
     try {
       const response = await fetch(path, {
-        headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+        headers: { Accept: "application/json" },
         cache: "no-store",
         signal: controller.signal,
       });
-      if (response.status === 401) throw new AuthError("token rejected");
+      if (response.status === 401) throw new AuthError("session ended");
       if (!response.ok) throw new Error(`${path} answered HTTP ${response.status}`);
       return await response.json();
     } finally {
@@ -151,15 +140,9 @@
     $("events").replaceChildren(...rows);
   }
 
-  function showTokenForm(message) {
-    clearTimeout(timer);
-    $("board").hidden = true;
-    $("sign-out").hidden = true;
-    $("offline-banner").hidden = true;
-    $("token-panel").hidden = false;
-    $("token-error").hidden = !message;
-    $("token-error").textContent = message || "";
-    $("token-input").focus();
+  // The session expired or was ended elsewhere: log in again and come back here.
+  function toLogin() {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
   }
 
   function setOffline(error) {
@@ -176,41 +159,28 @@
     lastSuccess = new Date();
     $("last-updated").textContent = `Updated ${lastSuccess.toLocaleTimeString()}`;
     setOffline(null);
-    $("token-panel").hidden = true;
     $("board").hidden = false;
-    $("sign-out").hidden = false;
   }
 
   async function refresh() {
     clearTimeout(timer);
     // The running refresh schedules the next one; a second loop would double the load.
     if (inFlight) return;
-    const token = sessionStorage.getItem(TOKEN_KEY);
-    if (!token) {
-      showTokenForm();
-      return;
-    }
     inFlight = true;
     let answers = null;
     let failure = null;
     try {
       answers = await Promise.all([
-        getJSON("/api/v1/live", token),
-        getJSON("/api/v1/events?limit=20", token),
+        getJSON("/api/v1/live"),
+        getJSON("/api/v1/events?limit=20"),
       ]);
     } catch (error) {
       failure = error;
     } finally {
       inFlight = false;
     }
-    // The token was replaced or forgotten while the request was out: start over with the current one.
-    if (sessionStorage.getItem(TOKEN_KEY) !== token) {
-      refresh();
-      return;
-    }
     if (failure instanceof AuthError) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      showTokenForm("The server did not accept that token.");
+      toLogin();
       return;
     }
     if (failure) setOffline(failure.name === "AbortError" ? new Error("timed out") : failure);
@@ -219,21 +189,5 @@
     timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    $("token-form").addEventListener("submit", (submitted) => {
-      submitted.preventDefault();
-      const token = $("token-input").value.trim();
-      if (!token) return;
-      sessionStorage.setItem(TOKEN_KEY, token);
-      $("token-input").value = "";
-      refresh();
-    });
-    $("sign-out").addEventListener("click", () => {
-      sessionStorage.removeItem(TOKEN_KEY);
-      $("last-updated").textContent = "not loaded yet";
-      showTokenForm();
-    });
-    takeTokenFromUrl();
-    refresh();
-  });
+  document.addEventListener("DOMContentLoaded", refresh);
 })();
