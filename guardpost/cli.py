@@ -221,10 +221,10 @@ def cmd_guards_consent(args: argparse.Namespace) -> int:
 def cmd_enroll(args: argparse.Namespace) -> int:
     from biometrics.faces import FaceEncoder
     from server.crypto import load_cipher
-    from server.enrollment import EnrollmentError, enroll_photo
+    from server.enrollment import ENROLMENT_DETECT_WIDTH, EnrollmentError, enroll_photo
 
     cipher = load_cipher(settings_for(args).key_file)
-    encoder = FaceEncoder()
+    encoder = FaceEncoder(detect_width=ENROLMENT_DETECT_WIDTH)
     failed = 0
     with session_for(args) as session:
         for i, photo in enumerate(args.photos, 1):

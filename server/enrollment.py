@@ -29,6 +29,9 @@ MIN_SHARPNESS = 80.0
 # accepts under 0.54; a tighter bound here would miss the very duplicates a gate could confuse.
 DUPLICATE_DISTANCE = 0.5
 DUPLICATE_KIND = "duplicate_identity"
+# Detection runs on a copy this wide: the gate's 400 px finds none of the two faces in a 2000 px group
+# photo (face_recognition's obama_and_biden.jpg) and one of two in a side-by-side portrait; 800 finds them.
+ENROLMENT_DETECT_WIDTH = 800
 
 
 class EnrollmentError(ValueError):
@@ -75,29 +78,56 @@ def enroll_photo(
         rgb = load_image_rgb(photo)
     except ImageError as exc:
         raise EnrollmentError(str(exc)) from None
+    digest = hashlib.sha256(photo.read_bytes()).hexdigest()
+    return enroll_rgb(
+        session,
+        cipher,
+        encoder,
+        guard_id,
+        rgb,
+        photo.name,
+        digest,
+        min_face_px=min_face_px,
+        min_sharpness=min_sharpness,
+        duplicate_distance=duplicate_distance,
+    )
+
+
+def enroll_rgb(
+    session: Session,
+    cipher: Fernet,
+    encoder: FaceEncoder,
+    guard_id: str,
+    rgb: np.ndarray,
+    name: str,
+    photo_sha256: str,
+    *,
+    min_face_px: int = MIN_FACE_PX,
+    min_sharpness: float = MIN_SHARPNESS,
+    duplicate_distance: float = DUPLICATE_DISTANCE,
+) -> Enrolment:
+    """Enrol a decoded photo (``name`` and its digest identify it in messages and findings)."""
     faces = encoder.count_faces(rgb)
     if faces != 1:
-        raise EnrollmentError(f"{photo.name}: found {faces} faces; an enrolment photo needs exactly one")
+        raise EnrollmentError(f"{name}: found {faces} faces; an enrolment photo needs exactly one")
     box, template = encoder.largest_face(rgb)  # type: ignore[misc]
     if min(box.width, box.height) < min_face_px:
         raise EnrollmentError(
-            f"{photo.name}: the face is {min(box.width, box.height)} px; "
-            f"take the photo closer (at least {min_face_px} px)"
+            f"{name}: the face is {min(box.width, box.height)} px; take the photo closer (at least {min_face_px} px)"
         )
     sharpness = face_sharpness(rgb, box)
     if sharpness < min_sharpness:
         raise EnrollmentError(
-            f"{photo.name}: the face is blurred (sharpness {sharpness:.0f}, at least {min_sharpness:.0f} needed); "
+            f"{name}: the face is blurred (sharpness {sharpness:.0f}, at least {min_sharpness:.0f} needed); "
             "take a sharper photo with the camera held still and the face in focus"
         )
-    digest = hashlib.sha256(photo.read_bytes()).hexdigest()
     try:
-        row = add_template(session, cipher, guard_id, template, digest)
+        row = add_template(session, cipher, guard_id, template, photo_sha256)
     except RegistryError as exc:
         raise EnrollmentError(str(exc)) from None
     matches = nearest_other_guards(session, cipher, guard_id, template, duplicate_distance)
     duplicates = [
-        DuplicateMatch(other, distance, _raise_duplicate(session, guard_id, other, distance, duplicate_distance, photo))
+        DuplicateMatch(other, distance, _raise_duplicate(session, guard_id, other, distance, duplicate_distance, name))
         for other, distance in matches
     ]
     return Enrolment(template=row, duplicates=duplicates)
@@ -125,7 +155,7 @@ def nearest_other_guards(
 
 
 def _raise_duplicate(
-    session: Session, guard_id: str, other: str, distance: float, within: float, photo: Path
+    session: Session, guard_id: str, other: str, distance: float, within: float, photo_name: str
 ) -> Finding:
     key = f"dup:{guard_id}:{other}"
     existing = session.scalar(select(Finding).where(Finding.key == key))
@@ -137,7 +167,7 @@ def _raise_duplicate(
         severity="violation",
         guard_id=guard_id,
         detail=(
-            f"guard {guard_id}'s enrolment photo {photo.name} matches the enrolled face of guard {other} "
+            f"guard {guard_id}'s enrolment photo {photo_name} matches the enrolled face of guard {other} "
             f"(distance {distance:.3f}, duplicate below {within:.2f}): one person may be registered "
             f"under two guard ids; compare both guards' ID documents before either works"
         ),

@@ -15,12 +15,13 @@ from protocol.events import EventType, format_time
 from server.config import ConfigError
 from server.models import Event, Guard, Reject, Site, Terminal, utcnow
 from server.registry import site_gallery
-from server.web import api_registry, get_session, state
+from server.web import api_enroll, api_registry, get_session, state
 from server.web.auth import current_scope, require_device, require_site, require_user
 
 bp = Blueprint("api", __name__)
 # Imports and registry reads (companies, sites, guards) live in their own module, under the same prefix.
 bp.register_blueprint(api_registry.bp)
+bp.register_blueprint(api_enroll.bp)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -355,6 +355,30 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        "/guards/{guard_id}/photos": {
+            "post": _operation(
+                "Enrol a guard's photos (1-5, JPEG/PNG, 12 MB each); each is stored as an encrypted template or "
+                "refused with why; the photos themselves are not kept",
+                {
+                    "201": _json(
+                        _object({"guard_id": TEXT, "stored": {"type": "array"}, "refused": {"type": "array"}})
+                    ),
+                    "422": _json(_object({"refused": {"type": "array"}}), "no photo was usable"),
+                },
+                params=[_path("guard_id", "guard id")],
+                errors=(400, 401, 403, 404, 413, 503),
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": _object(
+                                {"photo": {"type": "array", "items": {"type": "string", "format": "binary"}}}
+                            )
+                        }
+                    },
+                },
+            )
+        },
         "/guards/{guard_id}": {
             "get": _operation(
                 "One guard: certificate status, employment trajectory, consent",
