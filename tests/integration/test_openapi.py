@@ -7,6 +7,7 @@ import re
 from openapi_spec_validator import validate
 
 from server.config import ServerSettings
+from server.db import make_engine
 from server.web import create_app
 
 PREFIX = "/api/v1"
@@ -23,8 +24,10 @@ def api_routes(app) -> set[tuple[str, str]]:
 
 
 def test_the_document_is_valid_openapi_and_matches_the_routes(db_url):
-    app = create_app(ServerSettings(db_url=db_url))
+    engine = make_engine(db_url)
+    app = create_app(ServerSettings(db_url=db_url), engine=engine)
     response = app.test_client().get(f"{PREFIX}/openapi.json")
+    engine.dispose()
     assert response.status_code == 200
     spec = response.get_json()
     validate(spec)
