@@ -14,15 +14,14 @@ from PIL import Image
 
 from biometrics.images import load_image_rgb
 from guardpost.samples import grace_hopper_path
-from protocol.cards import resident_id_check_character
 from tests.integration.test_cli import run
+from tests.support.ids import resident_id as support_resident_id
 
 pytestmark = pytest.mark.slow
 
 
 def resident_id(sequence: int) -> str:
-    first17 = f"32010219880808{sequence:03d}"
-    return first17 + resident_id_check_character(first17)
+    return support_resident_id(sequence, prefix="32010219880808")
 
 
 @pytest.fixture

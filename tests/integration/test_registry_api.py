@@ -11,19 +11,14 @@ from openpyxl import Workbook
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from protocol.cards import resident_id_check_character
 from server import companies, registry, users
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.models import Guard
 from server.web import create_app
+from tests.support.ids import resident_id
 
 IMPORT = "/api/v1/imports/guards"
-
-
-def resident_id(sequence: int) -> str:
-    first17 = f"11010519850312{sequence:03d}"
-    return first17 + resident_id_check_character(first17)
 
 
 def xlsx(rows: list[list[object]]) -> bytes:
