@@ -123,7 +123,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0 if report.intact else EXIT_TAMPERED
     scope = month + (f" at {args.site}" if args.site else "")
     _print_problems(report.problems, args.all)
-    if report.intact:
+    if report.intact and not report.checked:
+        print(f"{scope}: no sealed records to check" + ("" if report.anchor else ", no anchor"))
+    elif report.intact:
         print(f"{scope} intact: {_plural(dict(report.checked))} match the chain; {report.links} link(s) checked")
     else:
         by = Counter(p.category for p in report.problems)
@@ -140,7 +142,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if anchor is not None and report.intact:
         print(f"matches the published anchor {anchor.lower()}")
     if report.anchor is None:
-        print(f"nothing of {month} is sealed: no anchor")
+        if report.checked or not report.intact:
+            print(f"nothing of {month} is sealed: no anchor")
     elif report.intact:
         print(report.anchor.line())
     else:
