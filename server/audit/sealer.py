@@ -70,12 +70,11 @@ def seal_pending(
     result = SealResult({name: 0 for name in KINDS})
     after: dict[str, int] = {}
     marked: set[str] = set()
-    zone_of = None
     while True:
         lock_chain(session)
         last = head(session)
         now = utcnow()
-        zone_of = zone_of or site_zones(session)
+        zone_of = site_zones(session)  # a small table; read again in case a site was added meanwhile
         items: list[Sealable] = []
         more = False
         for kind in KINDS.values():

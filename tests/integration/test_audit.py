@@ -123,8 +123,10 @@ def sealed(world):
 
 
 def test_a_sealed_month_verifies_and_gives_its_anchor(sealed):
-    report = verify(sealed)
+    progress: list[tuple[int, int]] = []
+    report = verify(sealed, progress=lambda done, total: progress.append((done, total)))
     assert report.intact, report.problems
+    assert progress and progress[-1][0] == progress[-1][1] == report.links
     assert dict(report.checked) == {"event": 6, "correction": 1}
     assert report.anchor.counts == {"event": 6, "correction": 1} and len(report.anchor.entry_hash) == 64
     assert verify(sealed, "2026-03").anchor is None  # nothing of another month
