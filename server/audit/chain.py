@@ -158,13 +158,17 @@ class LinkChecker:
             )
         elif self.previous is None and entry.seq == 1 and entry.prev_hash != GENESIS:
             problems.append(Problem("broken_link", "broken link: chain entry 1 does not start from the genesis hash"))
-        if entry.computed_hash() != entry.entry_hash:
-            problems.append(
-                Problem("altered", f"altered chain entry {entry.seq}: its fields no longer give its entry hash")
-            )
+        if (altered := check_entry_hash(entry)) is not None:
+            problems.append(altered)
         self.previous, self._expected = entry, entry.seq + 1
         self.checked += 1
         return problems
+
+
+def check_entry_hash(entry: Entry) -> Problem | None:
+    if entry.computed_hash() != entry.entry_hash:
+        return Problem("altered", f"altered chain entry {entry.seq}: its fields no longer give its entry hash")
+    return None
 
 
 def check_record(entry: Entry, facts: Mapping[str, Any] | None, label: str) -> Problem | None:

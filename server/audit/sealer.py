@@ -7,8 +7,10 @@ chained within one monitor round. Per kind, records are taken in id order; a rou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, insert, select
 from sqlalchemy.orm import Session
@@ -75,32 +77,15 @@ def seal_pending(
         last = head(session)
         now = utcnow()
         zone_of = site_zones(session)  # a small table; read again in case a site was added meanwhile
-        items: list[Sealable] = []
+        items = _markers(session, marked, f"{now:%Y-%m}")
         more = False
-        for kind in KINDS.values():
-            if kind.name not in marked:
-                if not session.scalar(select(exists().where(AuditEntry.kind == MARKER_PREFIX + kind.name))):
-                    through = session.scalar(select(func.max(kind.table.c.id))) or 0
-                    items.append(marker(kind.name, through, f"{now:%Y-%m}"))
-                marked.add(kind.name)
         for kind in KINDS.values():
             if kind.name not in after:
                 after[kind.name] = _floor(session, kind, full)
             query = _unsealed(kind, after[kind.name]).order_by(kind.table.c.id).limit(batch)
             rows = [r._mapping for r in session.execute(query)]
             more = more or len(rows) == batch
-            for row in rows:
-                site_id = row[kind.site] if kind.site else None
-                items.append(
-                    Sealable(
-                        kind.name,
-                        row["id"],
-                        kind.key(row),
-                        kind.month(row, zone_of(site_id)),
-                        site_id,
-                        record_hash(kind.name, kind.facts(row)),
-                    )
-                )
+            items += [_sealable(kind, row, zone_of) for row in rows]
             if rows:
                 after[kind.name] = rows[-1]["id"]
                 result.sealed[kind.name] += len(rows)
@@ -113,3 +98,27 @@ def seal_pending(
             progress(result.total)
         if not more:
             return result
+
+
+def _markers(session: Session, marked: set[str], month: str) -> list[Sealable]:
+    """A start marker for each kind sealed for the first time, naming the rows that predate the chain."""
+    items = []
+    for kind in KINDS.values():
+        if kind.name in marked:
+            continue
+        if not session.scalar(select(exists().where(AuditEntry.kind == MARKER_PREFIX + kind.name))):
+            items.append(marker(kind.name, session.scalar(select(func.max(kind.table.c.id))) or 0, month))
+        marked.add(kind.name)
+    return items
+
+
+def _sealable(kind: Kind, row: Mapping[str, Any], zone_of: Callable[[str | None], ZoneInfo]) -> Sealable:
+    site_id = row[kind.site] if kind.site else None
+    return Sealable(
+        kind.name,
+        row["id"],
+        kind.key(row),
+        kind.month(row, zone_of(site_id)),
+        site_id,
+        record_hash(kind.name, kind.facts(row)),
+    )

@@ -330,3 +330,18 @@ def test_the_monitor_seals_new_records(world):
     finally:
         monitor.stop()
     assert verify(world).intact
+
+
+@pytest.mark.parametrize(
+    "tamper, problems",
+    [
+        ("DELETE FROM audit_chain WHERE seq = 5", ["missing"]),
+        ("UPDATE audit_chain SET record_hash = entry_hash WHERE seq = 6", ["altered"]),
+        ("UPDATE audit_chain SET month = '2026-03' WHERE seq = 6", ["altered"]),
+        # widening the start markers would excuse records sealed late: both markers are checked wherever they are
+        ("UPDATE audit_chain SET ref_id = ref_id + 1000 WHERE kind LIKE 'start:%'", ["altered", "altered"]),
+    ],
+)
+def test_tampering_with_the_chain_itself_is_reported(sealed, tamper, problems):
+    sql(sealed, tamper)
+    assert sorted(p.category for p in verify(sealed).problems) == problems
