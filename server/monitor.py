@@ -1,4 +1,4 @@
-"""Background duties of the server: recompute queued duty days and watch for silent terminals."""
+"""Background duties of the server: recompute queued duty days, watch for silent terminals, seal the audit chain."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.audit.sealer import seal_pending
 from server.compliance import terminal_offline_findings
 from server.duty.service import now_utc, recompute_dirty
 
@@ -25,6 +26,14 @@ def run_once(sessions: sessionmaker[Session], offline_after: timedelta) -> None:
         log.info("duty logs recomputed: %d record(s), %d finding(s) raised", done.records, done.findings_raised)
     if raised or resolved:
         log.info("terminals: %d went silent, %d came back", raised, resolved)
+
+
+def seal_once(sessions: sessionmaker[Session]) -> None:
+    """Its own transaction and its own failure: a bad duty day must not stop the sealing, nor the reverse."""
+    with sessions() as session:
+        result = seal_pending(session)
+    if result.total and result.head is not None:
+        log.info("audit chain: sealed %d record(s), head at entry %d", result.total, result.head.seq)
 
 
 class Monitor:
@@ -45,9 +54,13 @@ class Monitor:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._every):
-            try:
-                run_once(self._sessions, self._offline_after)
-            except OperationalError as exc:
-                log.error("monitor: database unavailable (%s); will retry", exc.__class__.__name__)
-            except Exception:  # the monitor must outlive a bad row; the next round tries again
-                log.exception("monitor round failed")
+            self._guarded(run_once, self._sessions, self._offline_after)
+            self._guarded(seal_once, self._sessions)
+
+    def _guarded(self, step, *args) -> None:
+        try:
+            step(*args)
+        except OperationalError as exc:
+            log.error("monitor: database unavailable (%s); will retry", exc.__class__.__name__)
+        except Exception:  # the monitor must outlive a bad row; the next round tries again
+            log.exception("monitor round failed")

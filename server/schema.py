@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import server.audit.tables  # noqa: F401  (registers the audit chain)
 import server.duty.tables  # noqa: F401  (registers the duty tables)
 import server.models  # noqa: F401  (registers the core tables)
 from server.models import Base
