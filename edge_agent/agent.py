@@ -17,6 +17,7 @@ from edge_agent.clock import boot_id, clock_synced
 from edge_agent.config import AgentConfig, ConfigError
 from edge_agent.display import DisplayError, build_display
 from edge_agent.evidence import EvidenceStore
+from edge_agent.faults import crash_point
 from edge_agent.feedback import FeedbackHub, Verdict
 from edge_agent.gallery import GalleryStore, GallerySync
 from edge_agent.gate import Gate, GateRules, Recording
@@ -100,12 +101,14 @@ class Agent:
                 evidence = self.evidence.keep(recording.frame.rgb)
             except OSError as exc:
                 self._alarm("evidence", f"cannot store the evidence snapshot: {exc.strerror}")
+        crash_point("before_outbox_write")
         try:
             event = self.outbox.append(lambda seq: self._build(seq, recording, evidence))
         except OutboxFull as exc:
             self._alarm("outbox", str(exc))
             self.feedback.show(Verdict.denied(STORAGE_FULL, "Not recorded"))
             return None
+        crash_point("after_outbox_write")
         self.alarms.pop("outbox", None)
         log.info(
             "%s %s by %s -> outbox seq %s",

@@ -7,6 +7,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
+from edge_agent.faults import crash_point
 from edge_agent.outbox import Outbox
 from protocol.events import ProtocolError, build_status, parse_ack
 from protocol.mqtt_url import MqttUrl
@@ -82,9 +83,10 @@ class Publisher:
             return 0
         due = self._outbox.due(resend_after_s)
         topic = events_topic(self._site, self._device)
-        for item in due:
-            self._client.publish(topic, item.payload, qos=1)
+        sent = [self._client.publish(topic, item.payload, qos=1) for item in due]
         self._outbox.mark_sent([item.seq for item in due])
+        if sent:
+            crash_point("after_publish", lambda: [info.wait_for_publish(5) for info in sent])
         return len(due)
 
     def heartbeat(self, payload: bytes) -> None:

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from edge_agent.faults import CRASH_AT_ENV, CRASH_MARKER_ENV, POINTS
 from tests.support.brokers import RestartableBroker
 from tests.support.services import wait_for
 from tests.support.stack import running_stack, unique
@@ -91,6 +92,31 @@ def test_agent_killed_at_random_moments_loses_and_duplicates_nothing(terminal):
         stop_process(agent)
     total = captured(config)
     assert total >= per_pass  # the last run at least went through every frame
+    assert stored_seqs(stack, device) == list(range(1, total + 1))
+    assert outbox_depth(config) == 0
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_agent_killed_at_each_step_stores_every_captured_event_once(terminal, point, tmp_path):
+    stack, device, config, per_pass = terminal
+    marker = tmp_path / f"crashed-{point}"
+    agent = start_agent(config, env_extra={CRASH_AT_ENV: point, CRASH_MARKER_ENV: str(marker)})
+    try:
+        assert agent.wait(timeout=120) == -signal.SIGKILL, agent_log(config).read_text()[-3000:]
+    finally:
+        stop_process(agent)
+    assert marker.read_text() == point
+    # The first check-in dies before its write (nothing captured) or right after it (exactly one); a publish
+    # comes after at least one write.
+    expected = {"before_outbox_write": range(0, 1), "after_outbox_write": range(1, 2)}
+    assert captured(config) in expected.get(point, range(1, per_pass + 1))
+    agent = start_agent(config, "--exit-when-drained")
+    try:
+        assert agent.wait(timeout=180) == 0, agent_log(config).read_text()[-3000:]
+    finally:
+        stop_process(agent)
+    total = captured(config)
+    assert total >= per_pass
     assert stored_seqs(stack, device) == list(range(1, total + 1))
     assert outbox_depth(config) == 0
 

@@ -96,8 +96,8 @@ sync_check = "assume_synced"
     return path
 
 
-def start_agent(config: Path, *extra: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDPOST_")}
+def start_agent(config: Path, *extra: str, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDPOST_")} | (env_extra or {})
     # A log file, not a pipe: nobody reads a pipe while the test waits, and a full one blocks the agent.
     with open(agent_log(config), "ab") as log:
         return subprocess.Popen(
