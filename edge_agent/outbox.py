@@ -117,6 +117,11 @@ class Outbox:
             cur = self._db.executemany("DELETE FROM outbox WHERE event_id=?", [(e,) for e in event_ids])
             return cur.rowcount
 
+    def next_seq(self) -> int:
+        """The sequence number the next event gets: one more than every event ever captured here."""
+        with self._lock:
+            return self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
+
     def depth(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
