@@ -35,6 +35,7 @@ class World:
         self.sessions = make_sessionmaker(self.engine)
         self.cipher = Fernet(Fernet.generate_key())
         self.app = create_app(ServerSettings(db_url=url), engine=self.engine, cipher=self.cipher)
+        self.app.config["GUARDPOST_BOARD_CACHE_S"] = 0  # these tests look at the board right after each change
         self.client = self.app.test_client()
         self.seq = 0
         with self.sessions.begin() as s:
