@@ -262,7 +262,7 @@ def date_arg(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guardpost import cli_duty, cli_import, cli_registry
+    from guardpost import cli_deploy, cli_duty, cli_import, cli_registry
     from server.registry import ROLES
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
@@ -368,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_registry.add_parsers(sub)
     cli_import.add_parsers(sub)
     cli_duty.add_parsers(sub)
+    cli_deploy.add_parsers(sub)
     return parser
 
 
