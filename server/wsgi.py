@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import sys
+from flask import Flask
 
-from sqlalchemy.exc import OperationalError
-
-from server.config import ConfigError
+from server.config import ServerSettings
+from server.schema_lock import schema_lock
 from server.web import create_app
+from server.web_boot import one_line_errors
 
-try:
-    app = create_app()
-except ConfigError as exc:
-    print(f"error: {exc}", file=sys.stderr)
-    sys.exit(3)  # gunicorn's "worker failed to boot": it stops instead of respawning forever
-except OperationalError as exc:
-    print(f"error: cannot use the database: {exc.orig}; check GUARDPOST_DB", file=sys.stderr)
-    sys.exit(3)
+
+def _build() -> Flask:
+    settings = ServerSettings.from_env()
+    with schema_lock(settings.db_url):  # workers started together upgrade the schema one after the other
+        return create_app(settings)
+
+
+app = one_line_errors(_build)
