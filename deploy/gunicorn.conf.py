@@ -20,8 +20,8 @@ timeout = 60
 graceful_timeout = 20
 keepalive = 5
 # Recycle workers now and then, each at its own moment, to bound slow leaks.
-max_requests = 20000
-max_requests_jitter = 2000
+max_requests = 100000
+max_requests_jitter = 10000
 # Standard output and error: journald keeps them (no log files to rotate).
 accesslog = "-"
 errorlog = "-"

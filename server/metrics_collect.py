@@ -49,7 +49,7 @@ def _ingest(session: Session, counters: Counters, now: datetime) -> list[Family]
     stored, events_from = counters.events.totals(
         mono, session.scalar(select(func.max(Event.id))), _range_counter(session, Event.id)
     )
-    # Rows received in the last minute have ids above the settled boundary (it is at least a minute old).
+    # Rows received in the last minute have ids above the settled boundary (it is at least two minutes old).
     recent = session.scalar(select(func.count()).where(Event.id > events_from, Event.received_at >= now - RECENT))
     rejects, _ = counters.rejects.totals(
         mono, session.scalar(select(func.max(Reject.id))), _range_counter(session, Reject.id, Reject.reason)
@@ -57,9 +57,10 @@ def _ingest(session: Session, counters: Counters, now: datetime) -> list[Family]
     return [
         Family(
             "guardpost_events_stored_total",
-            "Events stored in the database, by every ingest process (rate() of it is the ingest rate).",
+            "Events stored in the database, by every ingest process (rate() of it is the ingest rate); "
+            "absent while a freshly started process is still counting past events.",
             "counter",
-            (Sample(stored.get("", 0)),),
+            () if stored is None else (Sample(stored.get("", 0)),),
         ),
         Family(
             "guardpost_events_stored_last_minute",
@@ -71,7 +72,7 @@ def _ingest(session: Session, counters: Counters, now: datetime) -> list[Family]
             "guardpost_rejects_total",
             "Messages ingest refused and recorded in the rejects table, by reason.",
             "counter",
-            tuple(Sample(n, {"reason": reason}) for reason, n in sorted(rejects.items())),
+            () if rejects is None else tuple(Sample(n, {"reason": r}) for r, n in sorted(rejects.items())),
         ),
     ]
 

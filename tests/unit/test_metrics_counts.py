@@ -68,3 +68,18 @@ def test_an_empty_table_counts_nothing():
     table = Table()
     assert BlockCounter().totals(0.0, table.max_id(), table.count) == (Counter(), 0)
     assert table.scans == []
+
+
+def test_a_long_history_is_counted_over_several_scrapes_and_never_reported_half_done():
+    table = Table()
+    table.add(range(1, 10_001))
+    ticks = iter(range(10_000))
+    counter = BlockCounter(block=10, settle_s=120, first_margin=0, budget_s=2.5, clock=lambda: next(ticks))
+    reported = []
+    for scrape in range(6):
+        totals, boundary = counter.totals(float(scrape), table.max_id(), table.count)
+        assert boundary == 10_000  # rows received lately are above it from the first scrape on
+        reported.append(totals)
+    # 1000 ids per slice, three slices per scrape's budget: the 4th scrape finishes the 10 slices.
+    assert reported[:3] == [None, None, None]
+    assert reported[3:] == [table.total()] * 3
