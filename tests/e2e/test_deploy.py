@@ -164,3 +164,44 @@ def test_a_bad_setting_stops_gunicorn_with_one_line(db_url):
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "GUARDPOST_MQTT" in lines[0], err
     assert "Traceback" not in err
+
+
+def test_guardpost_monitor_works_the_duty_queue_and_stops_on_sigterm(db_url):
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from server.db import make_engine, make_sessionmaker
+    from server.duty.service import mark_dirty
+    from server.duty.tables import DutyDirty
+    from server.registry import ensure_site
+
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as s:
+        ensure_site(s, "site-m")
+        mark_dirty(s, [("site-m", date(2026, 4, 1)), ("site-m", date(2026, 4, 2))])
+        s.commit()
+
+    def queued() -> int:
+        with sessions() as s:
+            return s.scalar(select(func.count()).select_from(DutyDirty))
+
+    assert queued() == 2
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GUARDPOST_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guardpost", "monitor", "--every", "0.5"],
+        env={**base, "GUARDPOST_DB": db_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: queued() == 0 or proc.poll() is not None, 60, "the monitor to recompute the queued days")
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "GuardPost monitor" in out and queued() == 0
+    engine.dispose()
