@@ -249,7 +249,7 @@ def date_arg(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guardpost import cli_audit, cli_duty, cli_import, cli_registry, cli_users
+    from guardpost import cli_audit, cli_deploy, cli_duty, cli_import, cli_registry, cli_users
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -348,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_duty.add_parsers(sub)
     cli_users.add_parsers(sub)
     cli_audit.add_parsers(sub)
+    cli_deploy.add_parsers(sub)
     return parser
 
 

@@ -133,4 +133,11 @@ def create_app(
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(metrics_blueprint())  # GET /metrics
     return app
+
+
+def metrics_blueprint():
+    from server.web.metrics import bp  # imports get_session from here
+
+    return bp
