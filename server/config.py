@@ -11,6 +11,12 @@ from protocol.mqtt_url import MqttUrl, MqttUrlError
 DEFAULT_DB = "sqlite:///var/guardpost.db"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 DEFAULT_BIND = "127.0.0.1:8080"
+MQTT_FILE_ENV = {
+    "mqtt_password_file": "GUARDPOST_MQTT_PASSWORD_FILE",
+    "mqtt_ca_file": "GUARDPOST_MQTT_CA_FILE",
+    "mqtt_client_cert_file": "GUARDPOST_MQTT_CERT_FILE",
+    "mqtt_client_key_file": "GUARDPOST_MQTT_KEY_FILE",
+}
 
 
 class ConfigError(ValueError):
@@ -47,6 +53,13 @@ class ServerSettings:
     key_file: Path | None = None
     ingest_client_id: str = "guardpost-ingest"
     share_group: str | None = None
+    # Broker credentials and TLS (server/mqtt_auth.py); the password itself comes from a file or
+    # GUARDPOST_MQTT_PASSWORD, never from a default.
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = None
+    mqtt_ca_file: Path | None = None
+    mqtt_client_cert_file: Path | None = None
+    mqtt_client_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -58,9 +71,14 @@ class ServerSettings:
             "key_file": Path(env["GUARDPOST_KEY_FILE"]) if env.get("GUARDPOST_KEY_FILE") else None,
             "ingest_client_id": env.get("GUARDPOST_INGEST_CLIENT_ID", "guardpost-ingest"),
             "share_group": env.get("GUARDPOST_SHARE_GROUP") or None,
+            "mqtt_username": env.get("GUARDPOST_MQTT_USERNAME") or None,
+            **{field: Path(env[name]) if env.get(name) else None for field, name in MQTT_FILE_ENV.items()},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
         parse_mqtt_url(settings.mqtt_url)
         parse_bind(settings.bind)
+        from server.mqtt_auth import check_broker_auth  # imports this module
+
+        check_broker_auth(settings)
         return settings
