@@ -24,9 +24,22 @@ class TlsFiles:
             raise MqttTlsError("a client certificate needs both its certificate file and its key file")
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the handshake fails: paho drops such a socket without closing it, and a terminal
+    retrying against a broker whose certificate it refuses would leak one descriptor per attempt."""
+
+    def do_handshake(self, *args, **kwargs):
+        try:
+            return super().do_handshake(*args, **kwargs)
+        except BaseException:
+            self.close()
+            raise
+
+
 def tls_context(files: TlsFiles) -> ssl.SSLContext:
     """A client context that verifies the broker's certificate and host name (TLS 1.2 or newer)."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.sslsocket_class = _ClosingSSLSocket
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if files.ca_file is not None:
         try:

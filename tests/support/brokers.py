@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,7 +112,7 @@ class ShippedBroker(RestartableBroker):
     user can reach: the files get the same owner and modes as on a production broker.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, edit_config: Callable[[str], str] | None = None):
         binary = mosquitto_binary()
         if binary is None:
             raise RuntimeError("the broker security tests need Mosquitto 2 (apt install mosquitto); none on PATH")
@@ -131,6 +131,8 @@ class ShippedBroker(RestartableBroker):
         paths = {PRODUCTION_BROKER_DIR: f"{self.broker_dir}/"}
         paths.update({folder: f"{self.data_dir}/" for folder in PRODUCTION_DATA_DIRS})
         self.config_text = rewrite_shipped_config(SHIPPED_CONFIG.read_text(), paths, self.ports)
+        if edit_config is not None:  # only for control experiments that show what the shipped settings prevent
+            self.config_text = edit_config(self.config_text)
         super().__init__(root)
         self.port = self.ports[PLAIN]
         self._ports = list(self.ports.values())
@@ -167,11 +169,11 @@ class ShippedBroker(RestartableBroker):
 
 
 @contextmanager
-def shipped_broker() -> Iterator[ShippedBroker]:
+def shipped_broker(edit_config: Callable[[str], str] | None = None) -> Iterator[ShippedBroker]:
     root = Path(tempfile.mkdtemp(prefix="guardpost-broker-"))
     try:
         root.chmod(0o711)  # the mosquitto user may pass through, not list
-        broker = ShippedBroker(root)
+        broker = ShippedBroker(root, edit_config)
         broker.start()
         try:
             yield broker
