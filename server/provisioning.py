@@ -63,11 +63,10 @@ def provision(session: Session, broker: BrokerFolder, password_file: Path, reque
     """Registers (or re-keys) the terminal in ``session`` (the caller commits), updates the broker password
     file and CA, and writes the bundle. Run again after a failure: every run issues everything afresh."""
     url = _check_request(request)
+    broker.require_ca()  # init-ca also makes the folder and the password file with the broker's modes
     with locked(broker.path / "index.json"):
         if request.device_id in service_users(broker):
             raise RegistryError(f"{request.device_id} is a broker service user, not a terminal; choose another id")
-        if url.tls or request.client_cert:
-            broker.require_ca()
         read_entries(password_file)  # a damaged file is refused before anything changes
         terminal, secret, new = _register_or_rekey(session, request)
         password = new_password()
@@ -103,7 +102,10 @@ def add_service_user(broker: BrokerFolder, password_file: Path, name: str, out_f
         check_id(name, "user name")
     except TopicError as exc:
         raise RegistryError(str(exc)) from None
+    broker.require_ca()
     with locked(broker.path / "index.json"):
+        if name in read_entries(password_file) and name not in service_users(broker):
+            raise RegistryError(f"{name} is already a broker user (a terminal, or added by hand); choose another name")
         password = new_password()
         write_private(out_file, password.encode() + b"\n")
         add_service_user_name(broker, name)

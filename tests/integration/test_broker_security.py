@@ -435,3 +435,42 @@ def test_a_service_user_name_cannot_be_provisioned_as_a_terminal(broker, tmp_pat
     assert "is a broker service user" in capsys.readouterr().err
     assert broker.passwd.read_text() == before
     assert stored_secret(db_url, INGEST) is None
+
+
+@pytest.mark.parametrize(
+    "extra, env, message",
+    [
+        ([], {}, "--broker-dir DIR or GUARDPOST_BROKER_DIR"),
+        (["--broker-dir", "{tmp}/empty"], {}, "set --mqtt-url or GUARDPOST_TERMINAL_MQTT"),
+        (
+            ["--broker-dir", "{tmp}/empty"],
+            {"GUARDPOST_TERMINAL_MQTT": "mqtts://b.example.com", "GUARDPOST_TERMINAL_SERVER": "https://s"},
+            "no broker CA in {tmp}/empty: create it with 'guardpost mosquitto init-ca",
+        ),
+        (
+            ["--broker-dir", "{tmp}/e", "--mqtt-url", "mqtt://b:1883", "--server-url", "https://s", "--client-cert"],
+            {},
+            "--client-cert needs an mqtts:// broker URL",
+        ),
+    ],
+)
+def test_provisioning_without_its_settings_says_what_to_set(tmp_path, db_url, capsys, monkeypatch, extra, env, message):
+    for name in ("GUARDPOST_BROKER_DIR", "GUARDPOST_TERMINAL_MQTT", "GUARDPOST_TERMINAL_SERVER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ["devices", "provision", "gate-1", "--site", "site-1", "--out", str(tmp_path / "out"), "--db", db_url]
+    assert main(args + [a.format(tmp=tmp_path) for a in extra]) == 2
+    error = capsys.readouterr().err
+    assert message.format(tmp=tmp_path) in error and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_terminal_name_cannot_become_a_service_user(broker, tmp_path, db_url, capsys):
+    device = unique("gate")
+    provision(broker, db_url, tmp_path / "gate", device, unique("site"))
+    entry = read_entries(broker.passwd)[device]
+    args = ["mosquitto", "add-user", device, "--out", str(tmp_path / "pw"), "--broker-dir", str(broker.broker_dir)]
+    assert main(args) == 2
+    assert "is already a broker user" in capsys.readouterr().err
+    assert read_entries(broker.passwd)[device] == entry and not (tmp_path / "pw").exists()
