@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from guardpost.cli import CliError, db_flags, session_for
+from guardpost.cli import CliError, db_flags, settings_for
 
 BROKER_DIR_ENV = "GUARDPOST_BROKER_DIR"
 TERMINAL_MQTT_ENV = "GUARDPOST_TERMINAL_MQTT"
@@ -36,6 +36,7 @@ def _required(value: str | None, flag: str, env: str, example: str) -> str:
 
 
 def cmd_devices_provision(args: argparse.Namespace) -> int:
+    from server.db import make_engine, make_sessionmaker
     from server.provisioning import ProvisionRequest, provision
 
     broker = _broker(args)
@@ -48,9 +49,13 @@ def cmd_devices_provision(args: argparse.Namespace) -> int:
         server_url=_required(args.server_url, "--server-url", TERMINAL_SERVER_ENV, "https://guardpost.example.com"),
         client_cert=args.client_cert,
     )
-    with session_for(args) as session:
-        done = provision(session, broker, _password_file(args, broker), request)
-        session.commit()
+    engine = make_engine(settings_for(args).db_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            done = provision(session, broker, _password_file(args, broker), request)
+            session.commit()
+    finally:
+        engine.dispose()  # also when called in-process (tests, scripts): no connection left to the GC
     if args.json:
         print(
             json.dumps(
