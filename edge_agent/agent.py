@@ -57,7 +57,14 @@ class Agent:
             self.gallery, config.server.url, config.device_id, self._secret, config.server.timeout_s
         )
         self.publisher = Publisher(
-            config.device_id, config.site_id, config.mqtt.url, self.outbox, config.mqtt.keepalive_s
+            config.device_id,
+            config.site_id,
+            config.mqtt.url,
+            self.outbox,
+            config.mqtt.keepalive_s,
+            username=config.mqtt.username,
+            password=config.mqtt_password(),
+            tls=config.mqtt.tls_files(),
         )
         self.evidence = EvidenceStore(state / "evidence", config.evidence.retention_days, config.evidence.max_mb)
         self.feedback = FeedbackHub()

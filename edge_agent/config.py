@@ -15,10 +15,12 @@ from edge_agent.gpio import GpioConfig
 from edge_agent.liveness import LivenessConfig
 from edge_agent.presentation import PresentationConfig
 from edge_agent.quality import QualityConfig
+from protocol.mqtt_tls import TlsFiles
 from protocol.topics import TopicError, check_id
 
 SECRET_ENV = "GUARDPOST_DEVICE_SECRET"
 GALLERY_KEY_ENV = "GUARDPOST_GALLERY_KEY"
+MQTT_PASSWORD_ENV = "GUARDPOST_MQTT_PASSWORD"
 
 
 class ConfigError(ValueError):
@@ -30,10 +32,31 @@ class _Section(BaseModel):
 
 
 class MqttConfig(_Section):
-    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtt://[^/:]+(:\d{1,5})?/?$")
+    # mqtts:// is MQTT over TLS; credentials never go into the URL (they come from password_file or the env).
+    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:@]+(:\d{1,5})?/?$")
     keepalive_s: int = Field(default=30, ge=5, le=600)
     # An event not acked this long after publishing is published again (the server dedupes).
     resend_after_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+    # The broker's ACL lets a terminal publish only under its own id, so the username is the device id.
+    username: str | None = Field(default=None, min_length=1, max_length=64, description="default: device_id")
+    password_file: Path | None = Field(default=None, description=f"broker password file; or set {MQTT_PASSWORD_ENV}")
+    ca_file: Path | None = Field(default=None, description="CA of the broker's certificate (mqtts://); else system CAs")
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_needs_mqtts(self) -> MqttConfig:
+        tls_files = [f for f in ("ca_file", "client_cert_file", "client_key_file") if getattr(self, f) is not None]
+        if tls_files and not self.url.startswith("mqtts://"):
+            raise ValueError(f"{tls_files[0]} is for TLS: use an mqtts:// url")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("client_cert_file and client_key_file go together")
+        return self
+
+    def tls_files(self) -> TlsFiles | None:
+        if not self.url.startswith("mqtts://"):
+            return None
+        return TlsFiles(self.ca_file, self.client_cert_file, self.client_key_file)
 
 
 class ServerLink(_Section):
@@ -128,6 +151,13 @@ class AgentConfig(_Section):
     def gallery_key(self) -> bytes:
         return _read_secret(self.gallery.key_file, GALLERY_KEY_ENV, "gallery key", "'guardpost keygen FILE'").encode()
 
+    def mqtt_password(self) -> str | None:
+        """The broker password, or None for a broker without passwords (set neither the file nor the env)."""
+        if self.mqtt.password_file is None and not os.environ.get(MQTT_PASSWORD_ENV, "").strip():
+            return None
+        how = "'guardpost devices provision DEVICE --site SITE --out DIR'"
+        return _read_secret(self.mqtt.password_file, MQTT_PASSWORD_ENV, "MQTT password", how)
+
 
 def _read_secret(path: Path | None, env: str, what: str, how: str) -> str:
     value = os.environ.get(env, "").strip()
@@ -177,6 +207,12 @@ def _resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
             "secret_file": resolve(config.secret_file),
             "state_dir": resolve(config.state_dir),
             "gallery": config.gallery.model_copy(update={"key_file": resolve(config.gallery.key_file)}),
+            "mqtt": config.mqtt.model_copy(
+                update={
+                    name: resolve(getattr(config.mqtt, name))
+                    for name in ("password_file", "ca_file", "client_cert_file", "client_key_file")
+                }
+            ),
             "liveness": config.liveness.model_copy(
                 update={"antispoof_model": resolve(config.liveness.antispoof_model)}
             ),

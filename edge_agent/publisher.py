@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 from edge_agent.faults import crash_point
 from edge_agent.outbox import Outbox
 from protocol.events import ProtocolError, build_status, parse_ack
+from protocol.mqtt_tls import TlsFiles, apply_tls
 from protocol.mqtt_url import MqttUrl
 from protocol.topics import acks_topic, events_topic, heartbeat_topic, status_topic
 
@@ -17,7 +18,18 @@ log = logging.getLogger("guardpost.agent.publisher")
 
 
 class Publisher:
-    def __init__(self, device_id: str, site_id: str, mqtt_url: str, outbox: Outbox, keepalive_s: int = 30):
+    def __init__(
+        self,
+        device_id: str,
+        site_id: str,
+        mqtt_url: str,
+        outbox: Outbox,
+        keepalive_s: int = 30,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+    ):
         self._site, self._device = site_id, device_id
         self._outbox = outbox
         self._keepalive = keepalive_s
@@ -25,8 +37,10 @@ class Publisher:
         self._host, self._port = broker.host, broker.port
         self.connected = threading.Event()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"guardpost-{device_id}")
-        # The terminal identifies itself by its device id (per-terminal broker credentials build on this).
-        self._client.username_pw_set(broker.username or device_id, broker.password)
+        # The terminal identifies itself by its device id: the broker's ACL allows it only its own topics.
+        self._client.username_pw_set(username or broker.username or device_id, password or broker.password)
+        if broker.tls:
+            apply_tls(self._client, tls or TlsFiles())
         self._client.will_set(status_topic(site_id, device_id), build_status("offline"), qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect

@@ -54,7 +54,7 @@ def db_flags(p: argparse.ArgumentParser) -> None:
 def cmd_server(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
-    from server.config import parse_bind
+    from server.config import parse_bind, parse_mqtt_url
     from server.crypto import load_cipher
     from server.db import make_engine, make_sessionmaker
     from server.monitor import Monitor
@@ -83,7 +83,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
     print(
         f"GuardPost server on http://{host}:{port}/ "
-        f"(ingest {'off' if ingest is None else 'from ' + settings.mqtt_url})",
+        f"(ingest {'off' if ingest is None else 'from ' + parse_mqtt_url(settings.mqtt_url).redacted()})",
         flush=True,
     )
     stop.wait()
@@ -107,12 +107,13 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from server.config import parse_mqtt_url
     from server.db import make_engine, make_sessionmaker
     from server.mqtt_ingest import IngestService, run_forever
 
     settings = settings_for(args)
     service = IngestService(settings, make_sessionmaker(make_engine(settings.db_url)))
-    print(f"GuardPost ingest from {settings.mqtt_url} into the database", flush=True)
+    print(f"GuardPost ingest from {parse_mqtt_url(settings.mqtt_url).redacted()} into the database", flush=True)
     run_forever(service, _stop_on_signals())
     return 0
 
@@ -249,7 +250,7 @@ def date_arg(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guardpost import cli_audit, cli_deploy, cli_duty, cli_import, cli_registry, cli_users
+    from guardpost import cli_audit, cli_broker, cli_deploy, cli_duty, cli_import, cli_registry, cli_users
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -349,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.add_parsers(sub)
     cli_audit.add_parsers(sub)
     cli_deploy.add_parsers(sub)
+    cli_broker.add_parsers(sub, devices)
     return parser
 
 

@@ -1,9 +1,11 @@
-"""Broker addresses as URLs: mqtt://[user[:password]@]host[:port]."""
+"""Broker addresses as URLs: mqtt://[user[:password]@]host[:port], or mqtts:// for MQTT over TLS."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
+
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
 class MqttUrlError(ValueError):
@@ -16,22 +18,28 @@ class MqttUrl:
     port: int
     username: str | None = None
     password: str | None = None
+    tls: bool = False
 
     @classmethod
     def parse(cls, url: str) -> MqttUrl:
         try:
             parts = urlsplit(url)
-            port = parts.port or 1883
+            port = parts.port
         except ValueError as exc:
             raise MqttUrlError(f"MQTT URL {url!r} is not valid: {exc}") from None
-        if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/"):
-            raise MqttUrlError(f"MQTT URL {url!r} must look like mqtt://host:port")
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.path not in ("", "/"):
+            raise MqttUrlError(f"MQTT URL {url!r} must look like mqtt://host:port or mqtts://host:port (TLS)")
         return cls(
             host=parts.hostname,
-            port=port,
+            port=port or DEFAULT_PORTS[parts.scheme],
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme == "mqtts",
         )
+
+    @property
+    def scheme(self) -> str:
+        return "mqtts" if self.tls else "mqtt"
 
     @property
     def address(self) -> tuple[str, int]:
@@ -39,4 +47,4 @@ class MqttUrl:
 
     def redacted(self) -> str:
         user = f"{self.username}:***@" if self.password else (f"{self.username}@" if self.username else "")
-        return f"mqtt://{user}{self.host}:{self.port}"
+        return f"{self.scheme}://{user}{self.host}:{self.port}"

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -24,7 +25,12 @@ _known: dict[tuple[str, int], bool] = {}
 _lock = threading.Lock()
 
 
-def speaks_mqtt5(broker: MqttUrl, username: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+def speaks_mqtt5(
+    broker: MqttUrl,
+    username: str,
+    timeout: float = PROBE_TIMEOUT_S,
+    configure: Callable[[mqtt.Client], None] | None = None,
+) -> bool:
     """True when the broker accepts an MQTT 5 connection; raises OSError when nothing listens there."""
     with _lock:
         if broker.address in _known:
@@ -41,6 +47,8 @@ def speaks_mqtt5(broker: MqttUrl, username: str, timeout: float = PROBE_TIMEOUT_
         mqtt.CallbackAPIVersion.VERSION2, client_id=f"{username}-probe-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
     )
     client.username_pw_set(broker.username or username, broker.password)
+    if configure is not None:
+        configure(client)  # the credentials and TLS the real client uses
     client.on_connect = on_connect
     client.connect(broker.host, broker.port, keepalive=max(5, int(timeout) + 5))
     try:

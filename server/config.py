@@ -12,6 +12,12 @@ DEFAULT_DB = "sqlite:///var/guardpost.db"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 DEFAULT_BIND = "127.0.0.1:8080"
 LOCALES = ("zh", "en")
+MQTT_FILE_ENV = {
+    "mqtt_password_file": "GUARDPOST_MQTT_PASSWORD_FILE",
+    "mqtt_ca_file": "GUARDPOST_MQTT_CA_FILE",
+    "mqtt_client_cert_file": "GUARDPOST_MQTT_CERT_FILE",
+    "mqtt_client_key_file": "GUARDPOST_MQTT_KEY_FILE",
+}
 
 
 class ConfigError(ValueError):
@@ -51,6 +57,13 @@ class ServerSettings:
     # Cookies only over HTTPS (localhost counts as secure in browsers); off only for a plain-HTTP LAN trial.
     secure_cookies: bool = True
     default_locale: str = "zh"
+    # Broker credentials and TLS (server/mqtt_auth.py); the password itself comes from a file or
+    # GUARDPOST_MQTT_PASSWORD, never from a default.
+    mqtt_username: str | None = None
+    mqtt_password_file: Path | None = None
+    mqtt_ca_file: Path | None = None
+    mqtt_client_cert_file: Path | None = None
+    mqtt_client_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerSettings:
@@ -64,6 +77,8 @@ class ServerSettings:
             "share_group": env.get("GUARDPOST_SHARE_GROUP") or None,
             "secure_cookies": env.get("GUARDPOST_INSECURE_COOKIES", "") not in ("1", "true", "yes"),
             "default_locale": env.get("GUARDPOST_LOCALE", "zh"),
+            "mqtt_username": env.get("GUARDPOST_MQTT_USERNAME") or None,
+            **{field: Path(env[name]) if env.get(name) else None for field, name in MQTT_FILE_ENV.items()},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)  # type: ignore[arg-type]
@@ -73,4 +88,7 @@ class ServerSettings:
             raise ConfigError(
                 f"locale {settings.default_locale!r} is not one of {', '.join(LOCALES)} (set GUARDPOST_LOCALE)"
             )
+        from server.mqtt_auth import check_broker_auth  # imports this module
+
+        check_broker_auth(settings)
         return settings

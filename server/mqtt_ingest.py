@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from dataclasses import fields
+from functools import partial
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -20,6 +21,7 @@ from server.config import ServerSettings, parse_mqtt_url
 from server.ingest import Ingestor, Message
 from server.ingest_writer import BatchWriter, Pending
 from server.models import utcnow
+from server.mqtt_auth import configure_broker_auth
 
 log = logging.getLogger("guardpost.ingest")
 SUBSCRIBED_KINDS = ("events", "status", "heartbeat")
@@ -95,10 +97,11 @@ class IngestService:
         broker = parse_mqtt_url(self._settings.mqtt_url)
         # Brokers keep queued messages only for identified clients, so ingest always presents a username.
         username = broker.username or self._client_id
+        auth = partial(configure_broker_auth, settings=self._settings, fallback_username=username)  # and TLS
         delay = 1.0
         while True:
             try:
-                v5 = speaks_mqtt5(broker, username)
+                v5 = speaks_mqtt5(broker, username, configure=auth)
                 break
             except OSError as exc:
                 log.warning("broker %s unreachable (%s); retrying in %.0fs", broker.redacted(), exc, delay)
@@ -107,6 +110,7 @@ class IngestService:
                 delay = min(delay * 2, 10.0)
         client = self._client(v5)
         client.username_pw_set(username, broker.password)
+        auth(client)
         with self._lock:
             if self._stopping.is_set():
                 return

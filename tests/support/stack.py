@@ -71,7 +71,8 @@ def purge_session(mqtt_url: str, client_id: str) -> None:
 
 
 @contextmanager
-def running_stack(tmp_path: Path, mqtt_url: str, db_url: str) -> Iterator[Stack]:
+def running_stack(tmp_path: Path, mqtt_url: str, db_url: str, **settings: Any) -> Iterator[Stack]:
+    """``settings``: more ServerSettings fields, such as the broker credentials and CA."""
     key_file = tmp_path / "server.key"
     generate_key_file(key_file)
     port = free_port()
@@ -81,6 +82,7 @@ def running_stack(tmp_path: Path, mqtt_url: str, db_url: str) -> Iterator[Stack]
         bind=f"127.0.0.1:{port}",
         key_file=key_file,
         ingest_client_id=unique("ingest-test"),
+        **settings,
     )
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
