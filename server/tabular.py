@@ -117,7 +117,8 @@ def _read_xlsx(data: bytes) -> Table:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             inflated = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile as exc:
+    # zipfile reports some malformed archives through plain ValueError, EOFError or OSError.
+    except (zipfile.BadZipFile, ValueError, IndexError, KeyError, OSError, EOFError) as exc:
         raise TableError(f"not a readable .xlsx workbook: {exc}") from None
     if inflated > MAX_XLSX_UNCOMPRESSED:
         raise TableError(f"the workbook unpacks to {inflated // 2**20} MB; at most {MAX_XLSX_UNCOMPRESSED // 2**20} MB")
@@ -136,7 +137,7 @@ def _read_xlsx(data: bytes) -> Table:
                         break
             finally:
                 workbook.close()
-    except (KeyError, ValueError, OSError, IndexError, zipfile.BadZipFile) as exc:
+    except (KeyError, ValueError, OSError, IndexError, EOFError, zipfile.BadZipFile) as exc:
         raise TableError(f"not a readable .xlsx workbook: {exc}") from None
     return _table(records, "xlsx")
 

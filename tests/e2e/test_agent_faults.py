@@ -79,9 +79,13 @@ def test_agent_killed_at_random_moments_loses_and_duplicates_nothing(terminal):
     stack, device, config, per_pass = terminal
     rng = random.Random(20261124)
     for _ in range(4):
+        before = captured(config)
         agent = start_agent(config)
-        # Somewhere mid-stream: before, during or after outbox writes, publishes and acks.
-        time.sleep(rng.uniform(1.5, 4.0))
+        # Once it captures (a loaded machine takes seconds just to import dlib), kill it somewhere
+        # mid-stream: before, during or after outbox writes, publishes and acks.
+        started = lambda before=before, agent=agent: captured(config) > before or agent.poll() is not None  # noqa: E731
+        wait_for(started, 90, "the agent to capture")
+        time.sleep(rng.uniform(0.0, 2.0))
         agent.send_signal(signal.SIGKILL)
         agent.wait(timeout=10)
     assert captured(config) > 0
