@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.events import EventType, format_time
 from server.config import ConfigError
-from server.models import Event, Guard, Reject, Site, Terminal, utcnow
+from server.models import Event, Guard, Reject, Terminal, utcnow
 from server.registry import site_gallery
 from server.web import api_registry, get_session, state
 from server.web.auth import current_scope, require_device, require_site, require_user
@@ -24,8 +24,6 @@ bp.register_blueprint(api_registry.bp)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-DUTY_WINDOW = timedelta(hours=24)
-ON_DUTY_TYPES = ("check_in", "patrol")
 EVENT_TYPES = get_args(EventType)
 
 
@@ -91,95 +89,13 @@ def health() -> tuple[dict[str, str], int]:
     return {"status": "ok", "database": "ok"}, 200
 
 
-def _on_duty(now: datetime, site_ids) -> dict[str, list[dict[str, Any]]]:
-    """Guards whose latest non-denied event in the duty window, per site, starts or continues a duty."""
-    session = get_session()
-    rank = func.row_number().over(
-        partition_by=(Event.site_id, Event.guard_id), order_by=(Event.captured_at.desc(), Event.id.desc())
-    )
-    latest = (
-        select(Event.site_id, Event.guard_id, Event.type, Event.method, Event.device_id, rank.label("rank"))
-        .where(Event.captured_at >= now - DUTY_WINDOW, Event.type != "denied", Event.guard_id.is_not(None))
-        .where(Event.site_id.in_(site_ids))
-        .subquery()
-    )
-    rows = session.execute(
-        select(latest.c.site_id, latest.c.guard_id, latest.c.method, latest.c.device_id, Guard.name)
-        .outerjoin(Guard, Guard.guard_id == latest.c.guard_id)
-        .where(latest.c.rank == 1, latest.c.type.in_(ON_DUTY_TYPES))
-        .order_by(latest.c.site_id, Guard.name, latest.c.guard_id)
-    ).all()
-    if not rows:
-        return {}
-    # The duty began at the first check-in after the guard's last check-out there; a long shift can have
-    # started before the window, so this is looked up without one.
-    guard_ids = sorted({r.guard_id for r in rows})
-    last_out = (
-        select(Event.site_id, Event.guard_id, func.max(Event.captured_at).label("at"))
-        .where(Event.type == "check_out", Event.guard_id.in_(guard_ids))
-        .group_by(Event.site_id, Event.guard_id)
-        .subquery()
-    )
-    started = {
-        (site_id, guard_id): when
-        for site_id, guard_id, when in session.execute(
-            select(Event.site_id, Event.guard_id, func.min(Event.captured_at))
-            .outerjoin(last_out, (last_out.c.site_id == Event.site_id) & (last_out.c.guard_id == Event.guard_id))
-            .where(Event.type == "check_in", Event.guard_id.in_(guard_ids))
-            .where(last_out.c.at.is_(None) | (Event.captured_at > last_out.c.at))
-            .group_by(Event.site_id, Event.guard_id)
-        )
-    }
-    by_site: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_site.setdefault(row.site_id, []).append(
-            {
-                "guard_id": row.guard_id,
-                "name": row.name,
-                "since": _time(started.get((row.site_id, row.guard_id))),
-                "method": row.method,
-                "device_id": row.device_id,
-            }
-        )
-    return by_site
-
-
-def _terminal_json(terminal: Terminal) -> dict[str, Any]:
-    heartbeat = terminal.heartbeat if isinstance(terminal.heartbeat, dict) else {}
-    return {
-        "device_id": terminal.device_id,
-        "online": terminal.online,
-        "last_seen_at": _time(terminal.last_seen_at),
-        "outbox_depth": heartbeat.get("outbox_depth"),
-        "clock_synced": heartbeat.get("clock_synced"),
-        "alarms": heartbeat.get("alarms") or [],
-    }
-
-
 @bp.get("/live")
 @require_user
 def live() -> dict[str, Any]:
-    session = get_session()
-    now = utcnow()
-    visible = current_scope().site_ids_query()
-    on_duty = _on_duty(now, visible)
-    terminals: dict[str, list[dict[str, Any]]] = {}
-    in_scope = select(Terminal).where(Terminal.site_id.in_(visible))
-    for terminal in session.scalars(in_scope.order_by(Terminal.site_id, Terminal.device_id)):
-        terminals.setdefault(terminal.site_id, []).append(_terminal_json(terminal))
-    sites = session.scalars(select(Site).where(current_scope().site_clause()).order_by(Site.site_id)).all()
-    return {
-        "generated_at": _time(now),
-        "sites": [
-            {
-                "site_id": site.site_id,
-                "name": site.name,
-                "on_duty": on_duty.get(site.site_id, []),
-                "terminals": terminals.get(site.site_id, []),
-            }
-            for site in sites
-        ],
-    }
+    # The board's data lives beside its page (board_data imports this module's event format).
+    from server.web.board_data import live_board
+
+    return live_board(get_session(), current_scope(), utcnow())
 
 
 def _event_json(event: Event, guard_name: str | None) -> dict[str, Any]:
