@@ -148,7 +148,9 @@ def test_decisions_are_permanent_records(pages):
 def test_alert_filters_narrow_the_list(pages):
     client = pages.client("admin")
     everything = pages.text(client, "/alerts")
-    assert {"borderline_match", "absent", "late", "certificate_missing"} <= set(re.findall(r'data-kind="(\w+)"', everything))
+    assert {"borderline_match", "absent", "late", "certificate_missing"} <= set(
+        re.findall(r'data-kind="(\w+)"', everything)
+    )
     late = pages.text(client, "/alerts?kind=late")
     assert set(re.findall(r'data-kind="(\w+)"', late)) == {"late"}
     bj = pages.text(client, "/alerts?site=bj")
@@ -194,7 +196,7 @@ def test_duty_log_filters(pages):
     client = pages.client("admin")
     late = pages.text(client, f"/duty?date={world.DAY}&status=late")
     assert re.findall(r'data-guard="([\w-]+)"', late) == ["g-south"]
-    by_guard = pages.text(client, f"/duty?from=2026-03-01&to=2026-03-03&guard=g-bj")
+    by_guard = pages.text(client, "/duty?from=2026-03-01&to=2026-03-03&guard=g-bj")
     assert re.findall(r'data-guard="([\w-]+)"', by_guard) == ["g-bj"]
     too_long = client.get("/duty?from=2026-01-01&to=2026-03-31", headers=EN)
     assert too_long.status_code == 400 and "at most 31 days" in too_long.get_data(as_text=True)
@@ -242,7 +244,12 @@ def test_the_board_groups_by_post_and_shows_how_each_guard_was_verified(pages):
     (post,) = north["posts"]
     assert post["post_id"] == "north-gate" and post["name"] == "North gate"
     (guard,) = post["on_duty"]
-    assert (guard["guard_id"], guard["method"], guard["distance"], guard["liveness"]) == ("g-north", "face", 0.31, "pass")
+    assert (guard["guard_id"], guard["method"], guard["distance"], guard["liveness"]) == (
+        "g-north",
+        "face",
+        0.31,
+        "pass",
+    )
     assert [t["device_id"] for t in post["terminals"]] == ["gate-n"]
     page = pages.text(pages.client("supervisor"), "/board")
     assert '<script type="application/json" id="board-text">' in page and "How verified" in page

@@ -85,7 +85,14 @@ def build(s: Session, cipher: Fernet, *, with_borderline: bool = True) -> dict[s
     posted = datetime(2026, 1, 1)
     valid = registry.Certificate("GD2024000123", issued_on=date(2024, 1, 1), valid_until=date(2030, 1, 1))
     registry.add_guard(
-        s, "g-north", "Li Na", True, cipher=cipher, id_number=ID_NUMBER, company_id="acme", certificate=valid
+        s,
+        "g-north",
+        "Li Na",
+        face_consent=True,
+        cipher=cipher,
+        id_number=ID_NUMBER,
+        company_id="acme",
+        certificate=valid,
     )
     registry.add_guard(s, "g-south", "Wang Fang", company_id="acme")
     registry.add_guard(s, "g-bj", "Zhao Lei", company_id="zenith")
