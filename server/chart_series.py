@@ -13,6 +13,7 @@ ATTENDED = frozenset(
     {"present", "late", "early_leave", "late_and_early_leave", "missing_check_in", "missing_check_out"}
 )
 MISSED = frozenset({"absent"})
+STATUSES_COUNTED = ATTENDED | MISSED
 LATE = frozenset({"late", "late_and_early_leave"})
 
 
@@ -49,7 +50,7 @@ def attendance_per_day(records: Iterable[tuple[date, str]], first: date, last: d
     attended: Counter[date] = Counter()
     rostered: Counter[date] = Counter()
     for day, status in records:
-        if status in ATTENDED or status in MISSED:
+        if status in STATUSES_COUNTED:
             rostered[day] += 1
             attended[day] += status in ATTENDED
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]

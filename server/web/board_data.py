@@ -133,7 +133,7 @@ def terminal_json(terminal: Terminal) -> dict[str, Any]:
     }
 
 
-def _posts(site: Site, posts: list[Post], guards: list[dict], terminals: list[dict]) -> list[dict[str, Any]]:
+def _posts(posts: list[Post], guards: list[dict], terminals: list[dict]) -> list[dict[str, Any]]:
     """The site's posts with their guards and terminals; what belongs to no post comes last, under null."""
     groups = [{"post_id": p.post_id, "name": p.name, "on_duty": [], "terminals": []} for p in posts]
     by_id = {g["post_id"]: g for g in groups}
@@ -165,7 +165,7 @@ def live_board(session: Session, scope: Scope, now: datetime) -> dict[str, Any]:
                 "on_duty": guards.get(site.site_id, []),
                 "terminals": terminals.get(site.site_id, []),
                 "posts": _posts(
-                    site, posts.get(site.site_id, []), guards.get(site.site_id, []), terminals.get(site.site_id, [])
+                    posts.get(site.site_id, []), guards.get(site.site_id, []), terminals.get(site.site_id, [])
                 ),
             }
             for site in sites

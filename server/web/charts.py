@@ -75,7 +75,7 @@ def _hours_chart(counts: list[int]) -> tuple:
     ]
     title = gettext("Check-ins per hour")
     description = gettext("Check-ins in each hour of the day, in each site's local time, over the chosen days.")
-    return bar_chart("hours", title, description, bars), counts
+    return bar_chart("hours", title, description, bars, counts=True), counts
 
 
 def _check_in_times(db, site_ids, first, last) -> list[datetime]:

@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 44
 MAX_LABELS = 16
+MAX_BAR_W = 56.0
 BAR_FILL = "#2563eb"
 EMPTY_FILL = "#e3e6eb"
 AXIS = "#6b7280"
@@ -49,9 +50,16 @@ def bar_chart(
     *,
     max_value: float | None = None,
     axis_format: str = "{}",
+    counts: bool = False,
 ) -> Markup:
-    """An accessible bar chart: <title> and <desc> name it, each bar's <title> gives its number on hover."""
-    top = max_value if max_value is not None else nice_max(max((b.value or 0) for b in bars) if bars else 0)
+    """An accessible bar chart: <title> and <desc> name it, each bar's <title> gives its number on hover.
+
+    ``counts``: the values are whole numbers, so the four gridlines must fall on whole numbers too.
+    """
+    highest = max((b.value or 0) for b in bars) if bars else 0
+    top = max_value if max_value is not None else nice_max(highest)
+    if counts and max_value is None:
+        top = max(4.0, math.ceil(highest / 4) * 4.0)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(bars), 1)
     every = max(1, math.ceil(len(bars) / MAX_LABELS))
@@ -70,8 +78,8 @@ def bar_chart(
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="{AXIS}">{label}</text>'
         )
     for i, bar in enumerate(bars):
-        x = LEFT + i * slot + slot * 0.15
-        width = max(slot * 0.7, 1.0)
+        width = min(max(slot * 0.7, 1.0), MAX_BAR_W)
+        x = LEFT + i * slot + (slot - width) / 2
         if bar.value is None:
             height, fill = 2.0, EMPTY_FILL
         else:
