@@ -26,7 +26,7 @@ class Pages:
         self.sessions = make_sessionmaker(self.engine)
         self.cipher = Fernet(Fernet.generate_key())
         with self.sessions.begin() as s:
-            self.tokens = world.build(s, self.cipher)
+            world.build(s, self.cipher)
         self.app = create_app(ServerSettings(db_url=url), engine=self.engine, cipher=self.cipher)
 
     def client(self, name: str):

@@ -72,7 +72,7 @@ def shifts_csv() -> str:
 
 
 def build(s: Session, cipher: Fernet, *, with_borderline: bool = True) -> dict[str, str]:
-    """Fill an empty database; returns each role's API token. Commit is the caller's."""
+    """Fill an empty database; returns each terminal's secret. Commit is the caller's."""
     companies.add_company(s, "acme", "Acme Security", home_province="44", filing_status="filed")
     companies.add_company(s, "zenith", "Zenith Guards", home_province="11", filing_status="filed")
     names = {"north": "North Mall", "south": "South Depot", "bj": "Beijing Office"}
@@ -80,8 +80,9 @@ def build(s: Session, cipher: Fernet, *, with_borderline: bool = True) -> dict[s
         province = "44" if company == "acme" else "11"
         companies.add_site(s, site, names[site], tz="Asia/Shanghai", company_id=company, province=province)
     companies.add_post(s, "north-gate", "north", "North gate")
+    secrets = {}
     for site, device in DEVICES.items():
-        registry.add_device(s, site, device, post_id="north-gate" if site == "north" else None)
+        _, secrets[device] = registry.add_device(s, site, device, post_id="north-gate" if site == "north" else None)
     posted = datetime(2026, 1, 1)
     valid = registry.Certificate("GD2024000123", issued_on=date(2024, 1, 1), valid_until=date(2030, 1, 1))
     registry.add_guard(
@@ -114,7 +115,6 @@ def build(s: Session, cipher: Fernet, *, with_borderline: bool = True) -> dict[s
     s.flush()
     store_findings(s, event_findings(s, events))
     recompute(s, list(SITES), DAY, DAY, datetime.now(UTC))
-    tokens = {}
     for name, (role, scope) in USERS.items():
-        _, tokens[name] = users.add_user(s, name, role, password=PASSWORD, **scope)
-    return tokens
+        users.add_user(s, name, role, password=PASSWORD, **scope)
+    return secrets
