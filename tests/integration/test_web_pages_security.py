@@ -27,6 +27,7 @@ class Site:
 
     def client(self, name: str):
         client = self.app.test_client()
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
         assert login(client, name, world.PASSWORD).status_code == 302
         return client
 
