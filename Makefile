@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 install: $(STAMP)
 
@@ -16,6 +16,15 @@ $(STAMP): pyproject.toml
 	# face_recognition declares the source-only `dlib`; its real dependencies (dlib-bin, models) come from pyproject.
 	$(BIN)/python -m pip install --quiet --no-deps "face_recognition==1.3.0"
 	touch $(STAMP)
+
+# Browser tests drive Debian's chromium (never a browser download); installed here when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "chromium is missing and installing it needs root: apt-get install -y --no-install-recommends chromium" >&2; exit 2; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends chromium; \
+	fi
 
 demo: install
 	$(BIN)/guardpost demo

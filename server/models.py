@@ -304,3 +304,24 @@ class Finding(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class ReviewDecision(Base):
+    """A supervisor's verdict on a borderline match: confirmed (the candidate's check-in) or rejected.
+
+    Rows are immutable (server/review.py refuses updates and deletes) and one per event; ``canonical()`` in
+    server/review.py gives the exact bytes an audit chain hashes.
+    """
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (CheckConstraint("decision IN ('confirmed', 'rejected')", name="ck_review_decisions_decision"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    guard_id: Mapped[str] = mapped_column(String(64), index=True)  # the candidate the terminal named
+    decision: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

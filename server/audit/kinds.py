@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, Table, and_, select
 
 from server.audit import records
 from server.duty.tables import DutyCorrection
-from server.models import Event
+from server.models import Event, ReviewDecision
 
 Row = Mapping[str, Any]
 
@@ -49,11 +49,15 @@ def register(kind: Kind) -> Kind:
 
 
 def _events_of(month: str) -> ColumnElement[bool]:
+    return _local_month(Event.captured_at, month)
+
+
+def _local_month(column, month: str) -> ColumnElement[bool]:
     first, following = records.month_range(month)
     # Local dates are at most 14 h from UTC: one day either side catches every site's month.
     start = datetime.combine(first, time()) - timedelta(days=1)
     end = datetime.combine(following, time()) + timedelta(days=1)
-    return and_(Event.captured_at >= start, Event.captured_at < end)
+    return and_(column >= start, column < end)
 
 
 def _corrections_of(month: str) -> ColumnElement[bool]:
@@ -87,5 +91,19 @@ register(
         label=records.correction_label,
         month=records.correction_month,
         month_candidates=_corrections_of,
+    )
+)
+register(
+    Kind(
+        name="review",
+        table=ReviewDecision.__table__,
+        columns=records.REVIEW_COLUMNS,
+        arrival="decided_at",
+        site="site_id",
+        facts=records.review_facts,
+        key=records.review_key,
+        label=records.review_label,
+        month=records.review_month,
+        month_candidates=lambda month: _local_month(ReviewDecision.decided_at, month),
     )
 )

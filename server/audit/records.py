@@ -105,3 +105,34 @@ def correction_label(ref_key: str, ref_id: int) -> str:
 def correction_month(row: Mapping[str, Any], _zone: ZoneInfo) -> str:
     """The month of the duty day corrected, wherever and whenever the correction was made."""
     return f"{row['date']:%Y-%m}"
+
+
+# Review decisions: a supervisor's confirm or reject of a borderline match (server/review.py).
+REVIEW_COLUMNS = (
+    "finding_id",
+    "event_id",
+    "site_id",
+    "device_id",
+    "guard_id",
+    "decision",
+    "reason",
+    "decided_by",
+    "decided_at",
+)
+
+
+def review_facts(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _value(row[name]) for name in REVIEW_COLUMNS}
+
+
+def review_key(row: Mapping[str, Any]) -> str:
+    return str(row["event_id"])
+
+
+def review_label(ref_key: str, ref_id: int) -> str:
+    return f"review decision {ref_id} (event {ref_key})"
+
+
+def review_month(row: Mapping[str, Any], zone: ZoneInfo) -> str:
+    """The month of the decision's local date at the site: when the duty log changed."""
+    return f"{row['decided_at'].replace(tzinfo=UTC).astimezone(zone):%Y-%m}"

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from server.duty.handover import handover_findings
 from server.duty.records import FINDING_KINDS, STATUSES, DutyRecord, Finding, Punch
+from server.duty.reviewed import confirmed_punches
 from server.duty.rosters_csv import LineError, parse_roster_csv, parse_shifts_csv
 from server.duty.rules import DEFAULT_CHECKOUT_WINDOW_MIN, duty_records, record_findings
 from server.duty.shifts import RosterEntry, Shift, all_instances, zone
@@ -136,6 +137,7 @@ def recompute(session: Session, site_ids: Iterable[str], first: date, last: date
     start = datetime.combine(first, time(), tzinfo=UTC) - timedelta(days=2)
     end = datetime.combine(last, time(), tzinfo=UTC) + timedelta(days=2, minutes=DEFAULT_CHECKOUT_WINDOW_MIN)
     punches = [_punch(e) for e in _events(session, site_ids, start, end)]
+    punches += confirmed_punches(session, site_ids, start, end)  # borderline matches a supervisor confirmed
     records = [r for r in duty_records(instances, roster, punches, now, site_tz=zones) if first <= r.date <= last]
     findings = record_findings(records) + handover_findings(records, instances)
 

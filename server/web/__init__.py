@@ -119,7 +119,7 @@ def create_app(
     app.after_request(_security_headers)
 
     # The blueprints import get_session from here.
-    from server.web import api, api_duty, auth, dashboard, i18n, openapi, pages, sessions
+    from server.web import api, api_duty, auth, dashboard, i18n, openapi, pages, sessions, supervisor_pages
 
     def before_request() -> None:
         auth.authenticate()
@@ -133,6 +133,7 @@ def create_app(
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
+    supervisor_pages.register(app)
     app.register_blueprint(metrics_blueprint())  # GET /metrics
     return app
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, get_args
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol.events import EventType, format_time
 from server.config import ConfigError
-from server.models import Event, Guard, Reject, Site, Terminal, utcnow
+from server.models import Event, Guard, Reject, Terminal
 from server.registry import site_gallery
 from server.web import api_enroll, api_registry, get_session, state
 from server.web.auth import current_scope, require_device, require_site, require_user
-from server.web.shared_cache import MicroCache
 
 bp = Blueprint("api", __name__)
 # Imports and registry reads (companies, sites, guards) live in their own module, under the same prefix.
@@ -27,9 +25,6 @@ bp.register_blueprint(api_enroll.bp)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-DUTY_WINDOW = timedelta(hours=24)
-SINCE_LOOKBACK = 2 * DUTY_WINDOW
-ON_DUTY_TYPES = ("check_in", "patrol")
 EVENT_TYPES = get_args(EventType)
 
 
@@ -93,119 +88,6 @@ def health() -> tuple[dict[str, str], int]:
         current_app.logger.warning("health check: database unavailable: %s", exc)
         return {"status": "degraded", "database": type(exc).__name__}, 503
     return {"status": "ok", "database": "ok"}, 200
-
-
-def _on_duty(now: datetime, site_ids) -> dict[str, list[dict[str, Any]]]:
-    """Guards whose latest non-denied event in the duty window, per site, starts or continues a duty."""
-    session = get_session()
-    rank = func.row_number().over(
-        partition_by=(Event.site_id, Event.guard_id), order_by=(Event.captured_at.desc(), Event.id.desc())
-    )
-    latest = (
-        select(Event.site_id, Event.guard_id, Event.type, Event.method, Event.device_id, rank.label("rank"))
-        .where(Event.captured_at >= now - DUTY_WINDOW, Event.type != "denied", Event.guard_id.is_not(None))
-        .where(Event.site_id.in_(site_ids))
-        .subquery()
-    )
-    rows = session.execute(
-        select(latest.c.site_id, latest.c.guard_id, latest.c.method, latest.c.device_id, Guard.name)
-        .outerjoin(Guard, Guard.guard_id == latest.c.guard_id)
-        .where(latest.c.rank == 1, latest.c.type.in_(ON_DUTY_TYPES))
-        .order_by(latest.c.site_id, Guard.name, latest.c.guard_id)
-    ).all()
-    if not rows:
-        return {}
-    # The duty began at the first check-in after the guard's last check-out there. A long shift can have
-    # started before the window, but no duty outlasts two of them: bounding the look-up keeps it off the
-    # whole history (106 ms -> 10 ms for 2,000 guards with a month of events, benchmarks/live_board.py).
-    guard_ids = sorted({r.guard_id for r in rows})
-    horizon = now - SINCE_LOOKBACK
-    last_out = (
-        select(Event.site_id, Event.guard_id, func.max(Event.captured_at).label("at"))
-        .where(Event.type == "check_out", Event.guard_id.in_(guard_ids), Event.captured_at >= horizon)
-        .group_by(Event.site_id, Event.guard_id)
-        .subquery()
-    )
-    started = {
-        (site_id, guard_id): when
-        for site_id, guard_id, when in session.execute(
-            select(Event.site_id, Event.guard_id, func.min(Event.captured_at))
-            .outerjoin(last_out, (last_out.c.site_id == Event.site_id) & (last_out.c.guard_id == Event.guard_id))
-            .where(Event.type == "check_in", Event.guard_id.in_(guard_ids), Event.captured_at >= horizon)
-            .where(last_out.c.at.is_(None) | (Event.captured_at > last_out.c.at))
-            .group_by(Event.site_id, Event.guard_id)
-        )
-    }
-    by_site: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_site.setdefault(row.site_id, []).append(
-            {
-                "guard_id": row.guard_id,
-                "name": row.name,
-                "since": _time(started.get((row.site_id, row.guard_id))),
-                "method": row.method,
-                "device_id": row.device_id,
-            }
-        )
-    return by_site
-
-
-def _terminal_json(terminal: Terminal) -> dict[str, Any]:
-    heartbeat = terminal.heartbeat if isinstance(terminal.heartbeat, dict) else {}
-    return {
-        "device_id": terminal.device_id,
-        "online": terminal.online,
-        "last_seen_at": _time(terminal.last_seen_at),
-        "outbox_depth": heartbeat.get("outbox_depth"),
-        "clock_synced": heartbeat.get("clock_synced"),
-        "alarms": heartbeat.get("alarms") or [],
-    }
-
-
-BOARD_CACHE_KEY = "guardpost.board_cache"
-
-
-def _board_cache() -> MicroCache:
-    # 50 supervisors watching the board cost one computation per scope a second, not 50
-    # (benchmarks/live_board.py); GUARDPOST_BOARD_CACHE_S = 0 turns it off.
-    extensions = current_app.extensions
-    if BOARD_CACHE_KEY not in extensions:
-        extensions[BOARD_CACHE_KEY] = MicroCache(ttl_s=current_app.config.get("GUARDPOST_BOARD_CACHE_S", 1.0))
-    return extensions[BOARD_CACHE_KEY]
-
-
-@bp.get("/live")
-@require_user
-def live() -> Response:
-    scope = current_scope()
-    key = (scope.role, scope.company_id, scope.jurisdiction, tuple(sorted(scope.site_ids)))
-    body = _board_cache().get(key, lambda: json.dumps(_board(), ensure_ascii=False).encode("utf-8"))
-    return Response(body, mimetype="application/json")
-
-
-def _board() -> dict[str, Any]:
-    """Who is on duty where, and each site's terminals, for the request's scope."""
-    session = get_session()
-    now = utcnow()
-    visible = current_scope().site_ids_query()
-    on_duty = _on_duty(now, visible)
-    terminals: dict[str, list[dict[str, Any]]] = {}
-    in_scope = select(Terminal).where(Terminal.site_id.in_(visible))
-    for terminal in session.scalars(in_scope.order_by(Terminal.site_id, Terminal.device_id)):
-        terminals.setdefault(terminal.site_id, []).append(_terminal_json(terminal))
-    sites = session.scalars(select(Site).where(current_scope().site_clause()).order_by(Site.site_id)).all()
-    return {
-        "generated_at": _time(now),
-        "sites": [
-            {
-                "site_id": site.site_id,
-                "name": site.name,
-                "on_duty": on_duty.get(site.site_id, []),
-                "terminals": terminals.get(site.site_id, []),
-            }
-            for site in sites
-        ],
-    }
 
 
 def _event_json(event: Event, guard_name: str | None) -> dict[str, Any]:

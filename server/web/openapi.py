@@ -74,6 +74,7 @@ SCHEMAS: dict[str, Any] = {
     "Terminal": _object(
         {
             "device_id": TEXT,
+            "post_id": NULLABLE_TEXT,
             "online": BOOLEAN,
             "last_seen_at": MOMENT,
             "outbox_depth": {"type": ["integer", "null"]},
@@ -81,13 +82,35 @@ SCHEMAS: dict[str, Any] = {
             "alarms": {"type": "array", "items": TEXT},
         }
     ),
-    "OnDuty": _object({"guard_id": TEXT, "name": NULLABLE_TEXT, "since": MOMENT, "method": TEXT, "device_id": TEXT}),
+    "OnDuty": _object(
+        {
+            "guard_id": TEXT,
+            "name": NULLABLE_TEXT,
+            "since": MOMENT,
+            "last_seen": MOMENT,
+            "method": TEXT,
+            "distance": NUMBER,
+            "liveness": NULLABLE_TEXT,
+            "reviewed_by": {"type": ["string", "null"], "description": "who confirmed a borderline check-in"},
+            "device_id": TEXT,
+            "post_id": NULLABLE_TEXT,
+        }
+    ),
+    "Post": _object(
+        {
+            "post_id": NULLABLE_TEXT,
+            "name": NULLABLE_TEXT,
+            "on_duty": {"type": "array", "items": _ref("OnDuty")},
+            "terminals": {"type": "array", "items": _ref("Terminal")},
+        }
+    ),
     "LiveSite": _object(
         {
             "site_id": TEXT,
             "name": TEXT,
             "on_duty": {"type": "array", "items": _ref("OnDuty")},
             "terminals": {"type": "array", "items": _ref("Terminal")},
+            "posts": {"type": "array", "items": _ref("Post"), "description": "the same, grouped by post"},
         }
     ),
     "Event": _object(

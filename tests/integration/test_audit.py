@@ -23,7 +23,7 @@ from server.db import make_engine, make_sessionmaker
 from server.duty.service import correct
 from server.duty.tables import DutyRecordRow
 from server.ingest import Ingestor
-from server.models import Event
+from server.models import Event, Finding, ReviewDecision
 from server.monitor import Monitor
 from server.registry import add_device, ensure_site
 from tests.support.events import signed_event
@@ -118,7 +118,7 @@ def sealed(world):
     ingest(world, range(1, 7))
     add_correction(world)
     result = seal(world)
-    assert result.sealed == {"event": 6, "correction": 1}
+    assert result.sealed == {"event": 6, "correction": 1, "review": 0}
     return world
 
 
@@ -316,7 +316,7 @@ def test_concurrent_sealers_never_fork_the_chain(world):
     with world.sessions() as session:
         seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
         refs = session.scalar(select(func.count(func.distinct(AuditEntry.ref_id))).where(AuditEntry.kind == "event"))
-    assert seqs == list(range(1, len(seqs) + 1)) and refs == 800 and len(seqs) == 802  # two start markers
+    assert seqs == list(range(1, len(seqs) + 1)) and refs == 800 and len(seqs) == 800 + len(KINDS)  # start markers
     report = verify(world)
     assert report.intact and report.checked["event"] == 800
 
@@ -338,10 +338,39 @@ def test_the_monitor_seals_new_records(world):
         ("DELETE FROM audit_chain WHERE seq = 5", ["missing"]),
         ("UPDATE audit_chain SET record_hash = entry_hash WHERE seq = 6", ["altered"]),
         ("UPDATE audit_chain SET month = '2026-03' WHERE seq = 6", ["altered"]),
-        # widening the start markers would excuse records sealed late: both markers are checked wherever they are
-        ("UPDATE audit_chain SET ref_id = ref_id + 1000 WHERE kind LIKE 'start:%'", ["altered", "altered"]),
+        # widening the start markers would excuse records sealed late: every marker is checked wherever it is
+        ("UPDATE audit_chain SET ref_id = ref_id + 1000 WHERE kind LIKE 'start:%'", ["altered"] * 3),
     ],
 )
 def test_tampering_with_the_chain_itself_is_reported(sealed, tamper, problems):
     sql(sealed, tamper)
     assert sorted(p.category for p in verify(sealed).problems) == problems
+
+
+def test_review_decisions_are_chained_and_tampering_with_one_is_reported(world):
+    ingest(world, range(1, 3))
+    with world.sessions() as session:
+        finding = Finding(key="borderline:x", kind="borderline_match", site_id=SITE, detail="near miss")
+        session.add(finding)
+        session.flush()
+        session.add(
+            ReviewDecision(
+                finding_id=finding.id,
+                event_id=str(uuid.uuid4()),
+                site_id=SITE,
+                device_id=DEVICE,
+                guard_id="G-1",
+                decision="confirmed",
+                reason="same person, face half covered by the cap",
+                decided_by="supervisor-li",
+                decided_at=datetime(2026, 4, 10, 9, 0),
+            )
+        )
+        session.commit()
+    assert seal(world).sealed.get("review") == 1
+    report = verify(world)
+    assert report.intact and report.checked["review"] == 1, report.problems
+    sql(world, "UPDATE review_decisions SET decision = 'rejected'")
+    problems = verify(world).problems
+    assert [p.category for p in problems] == ["modified"]
+    assert problems[0].message.startswith("modified: review decision 1 (event ")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
+from server.audit.kinds import KINDS
 from server.audit.tables import AuditEntry
 from server.db import make_engine, make_sessionmaker
 from server.models import Event
@@ -55,12 +56,14 @@ def db(db_url):
 def test_seal_verify_tamper_and_the_published_anchor(db, db_url):
     sealed = guardpost(db_url, "seal")
     assert sealed.returncode == 0, sealed.stderr
-    assert sealed.stdout.startswith("sealed 600 events; chain head: entry 602 ")
+    assert sealed.stdout.startswith(f"sealed 600 events; chain head: entry {600 + len(KINDS)} ")
     ok = guardpost(db_url, "verify", "--month", "2026-04")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     lines = ok.stdout.splitlines()
     assert lines[0] == "2026-04 intact: 600 events match the chain; 601 link(s) checked"
-    assert lines[-1].startswith("anchor 2026-04: ") and lines[-1].endswith("(chain entry 602; 600 event)")
+    assert lines[-1].startswith("anchor 2026-04: ") and lines[-1].endswith(
+        f"(chain entry {600 + len(KINDS)}; 600 event)"
+    )
     anchor = lines[-1].split()[2]
 
     with db.begin() as connection:
@@ -118,5 +121,5 @@ def test_two_seal_processes_at_once_build_one_chain(db, db_url):
     assert sealed == 600, outs
     with make_sessionmaker(db)() as session:
         seqs = list(session.scalars(select(AuditEntry.seq).order_by(AuditEntry.seq)))
-    assert seqs == list(range(1, 603))
+    assert seqs == list(range(1, 600 + len(KINDS) + 1))  # and a start marker per kind
     assert guardpost(db_url, "verify", "--month", "2026-04").returncode == 0

@@ -1,14 +1,21 @@
-// GuardPost duty board: polls the API and renders it; all data goes into the page as text, never as HTML.
+// GuardPost live duty board: a Server-Sent Events stream keeps it current, polling the API is the fallback.
+// All data goes into the page as text (textContent), never as HTML.
 "use strict";
 
 (() => {
+  const STREAM_URL = "/board/stream";
   const REFRESH_MS = 2000;
   const TIMEOUT_MS = 5000;
+  // The server sends the whole board at least every 30 s; silence for longer means the stream is stuck.
+  const STREAM_SILENCE_MS = 70000;
   const $ = (id) => document.getElementById(id);
 
+  let T = {};
   let timer = null;
   let inFlight = false;
   let lastSuccess = null;
+  let source = null;
+  let watchdog = null;
 
   class AuthError extends Error {}
 
@@ -42,18 +49,138 @@
     return el("span", `badge ${kind}`, text);
   }
 
+  function label(key) {
+    return T[key] || key;
+  }
+
   function formatTime(iso) {
     if (!iso) return "—";
     const when = new Date(iso);
+    const lang = document.documentElement.lang || undefined;
     const sameDay = when.toDateString() === new Date().toDateString();
-    return sameDay ? when.toLocaleTimeString() : when.toLocaleString();
+    return sameDay ? when.toLocaleTimeString(lang) : when.toLocaleString(lang);
   }
 
   function formatDuration(iso) {
     if (!iso) return "";
     const minutes = Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000));
     const hours = Math.floor(minutes / 60);
-    return hours ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
+    return hours ? `${hours} ${label("hours")} ${minutes % 60} ${label("minutes")}` : `${minutes} ${label("minutes")}`;
+  }
+
+  function verification(guard) {
+    const parts = [label(guard.method)];
+    if (typeof guard.distance === "number") parts.push(`${label("distance")} ${guard.distance.toFixed(3)}`);
+    if (guard.liveness && guard.liveness !== "not_checked") parts.push(`${label("liveness")} ${guard.liveness}`);
+    if (guard.reviewed_by) parts.push(`${label("confirmed_by")} ${guard.reviewed_by}`);
+    return parts.join(" · ");
+  }
+
+  function renderOnDuty(guards) {
+    if (!guards.length) return el("p", "muted", label("nobody"));
+    const table = el("table", "onduty");
+    const body = el("tbody");
+    for (const guard of guards) {
+      const since = guard.since ? `${formatTime(guard.since)} (${formatDuration(guard.since)})` : "—";
+      const tr = row([guard.name || guard.guard_id, since, verification(guard), guard.device_id]);
+      tr.dataset.guard = guard.guard_id;
+      body.append(tr);
+    }
+    table.append(headRow([label("guard"), label("since"), label("verified"), label("terminal")]), body);
+    return table;
+  }
+
+  function renderTerminals(terminals) {
+    if (!terminals.length) return el("p", "muted", label("no_terminals"));
+    const table = el("table", "terminals");
+    const body = el("tbody");
+    for (const terminal of terminals) {
+      const online = terminal.online ? badge(label("online"), "ok") : badge(label("offline"), "bad");
+      let clock = badge(label("clock_unknown"), "warn");
+      if (terminal.clock_synced === true) clock = badge(label("clock_synced"), "ok");
+      if (terminal.clock_synced === false) clock = badge(label("clock_unsynced"), "warn");
+      const depth = terminal.outbox_depth === null || terminal.outbox_depth === undefined ? "—" : terminal.outbox_depth;
+      const seen = terminal.last_seen_at ? `${label("seen")} ${formatTime(terminal.last_seen_at)}` : label("never_seen");
+      const tr = row([terminal.device_id, online, `${label("outbox")} ${depth}`, clock, seen]);
+      tr.dataset.device = terminal.device_id;
+      body.append(tr);
+      for (const alarm of terminal.alarms || []) body.append(row([badge(label("alarm"), "bad"), alarm], "alarm"));
+    }
+    table.append(body);
+    return table;
+  }
+
+  function renderPost(post) {
+    const section = el("section", "post");
+    section.append(
+      el("h4", null, post.post_id === null ? label("no_post") : post.name || post.post_id),
+      el("h5", null, `${label("on_duty")} (${post.on_duty.length})`),
+      renderOnDuty(post.on_duty),
+      el("h5", null, label("terminals")),
+      renderTerminals(post.terminals),
+    );
+    return section;
+  }
+
+  function renderSites(sites) {
+    const cards = sites.map((site) => {
+      const card = el("article", "site");
+      card.dataset.site = site.site_id;
+      const title = el("h3", null, site.name || site.site_id);
+      if (site.name && site.name !== site.site_id) title.append(" ", el("span", "site-id", site.site_id));
+      const posts = site.posts && site.posts.length ? site.posts : [{ post_id: null, on_duty: [], terminals: [] }];
+      card.append(title, ...posts.map(renderPost));
+      return card;
+    });
+    $("sites").replaceChildren(...(cards.length ? cards : [el("p", "muted", label("no_sites"))]));
+  }
+
+  function renderEvents(events, sites) {
+    const siteNames = new Map(sites.map((site) => [site.site_id, site.name || site.site_id]));
+    const rows = events.map((event) => {
+      const tr = row(
+        [
+          formatTime(event.captured_at),
+          siteNames.get(event.site_id) || event.site_id,
+          event.guard_name || event.guard_id || label("unknown"),
+          label(event.type),
+          label(event.method),
+          event.match && typeof event.match.distance === "number" ? event.match.distance.toFixed(3) : "—",
+        ],
+        event.type === "denied" ? "denied" : null,
+      );
+      tr.dataset.event = event.event_id;
+      return tr;
+    });
+    if (!rows.length) rows.push(row([label("no_events"), "", "", "", "", ""]));
+    $("events").replaceChildren(...rows);
+  }
+
+  // The session expired or was ended elsewhere: log in again and come back here.
+  function toLogin() {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+  }
+
+  function setOffline(problem) {
+    const banner = $("offline-banner");
+    banner.hidden = !problem;
+    if (!problem) return;
+    const stale = lastSuccess ? ` ${lastSuccess.toLocaleTimeString()}` : " —";
+    banner.textContent = `${label("unreachable")}${stale} (${problem})`;
+  }
+
+  function setMode(mode) {
+    document.body.dataset.live = mode;
+    $("live-mode").textContent = label(mode);
+  }
+
+  function showBoard(board, events) {
+    renderSites(board.sites);
+    renderEvents(events, board.sites);
+    lastSuccess = new Date();
+    $("last-updated").textContent = `${label("updated")} ${lastSuccess.toLocaleTimeString()}`;
+    setOffline(null);
+    $("board").hidden = false;
   }
 
   async function getJSON(path) {
@@ -73,107 +200,15 @@
     }
   }
 
-  function renderOnDuty(guards) {
-    if (!guards.length) return el("p", "muted", "Nobody on duty.");
-    const table = el("table");
-    const body = el("tbody");
-    for (const guard of guards) {
-      const since = guard.since ? `${formatTime(guard.since)} (${formatDuration(guard.since)})` : "—";
-      body.append(row([guard.name || guard.guard_id, since, guard.method, guard.device_id]));
-    }
-    table.append(headRow(["Guard", "Since", "Method", "Terminal"]), body);
-    return table;
-  }
-
-  function renderTerminals(terminals) {
-    if (!terminals.length) return el("p", "muted", "No terminals registered.");
-    const table = el("table");
-    const body = el("tbody");
-    for (const terminal of terminals) {
-      const online = terminal.online ? badge("online", "ok") : badge("offline", "bad");
-      let clock = badge("clock unknown", "warn");
-      if (terminal.clock_synced === true) clock = badge("clock synced", "ok");
-      if (terminal.clock_synced === false) clock = badge("clock not synced", "warn");
-      const outbox = terminal.outbox_depth === null || terminal.outbox_depth === undefined
-        ? "outbox —" : `outbox ${terminal.outbox_depth}`;
-      const seen = terminal.last_seen_at ? `seen ${formatTime(terminal.last_seen_at)}` : "never seen";
-      body.append(row([terminal.device_id, online, outbox, clock, seen]));
-      for (const alarm of terminal.alarms || []) {
-        body.append(row([badge("alarm", "bad"), alarm], "alarm"));
-      }
-    }
-    table.append(body);
-    return table;
-  }
-
-  function renderSites(sites) {
-    const cards = sites.map((site) => {
-      const card = el("article", "site");
-      const title = el("h3", null, site.name || site.site_id);
-      if (site.name && site.name !== site.site_id) title.append(" ", el("span", "site-id", site.site_id));
-      card.append(
-        title,
-        el("h4", null, `On duty (${site.on_duty.length})`),
-        renderOnDuty(site.on_duty),
-        el("h4", null, "Terminals"),
-        renderTerminals(site.terminals),
-      );
-      return card;
-    });
-    $("sites").replaceChildren(...(cards.length ? cards : [el("p", "muted", "No sites registered.")]));
-  }
-
-  function renderEvents(events, sites) {
-    const siteNames = new Map(sites.map((site) => [site.site_id, site.name || site.site_id]));
-    const rows = events.map((event) => row(
-      [
-        formatTime(event.captured_at),
-        siteNames.get(event.site_id) || event.site_id,
-        event.guard_name || event.guard_id || "unknown",
-        event.type.replace("_", " "),
-        event.method,
-        event.match && typeof event.match.distance === "number" ? event.match.distance.toFixed(3) : "—",
-      ],
-      event.type === "denied" ? "denied" : null,
-    ));
-    if (!rows.length) rows.push(row(["No events yet.", "", "", "", "", ""]));
-    $("events").replaceChildren(...rows);
-  }
-
-  // The session expired or was ended elsewhere: log in again and come back here.
-  function toLogin() {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-  }
-
-  function setOffline(error) {
-    const banner = $("offline-banner");
-    banner.hidden = !error;
-    if (!error) return;
-    const stale = lastSuccess ? ` Showing data from ${lastSuccess.toLocaleTimeString()}.` : "";
-    banner.textContent = `Cannot reach the server (${error.message}); retrying every ${REFRESH_MS / 1000} s.${stale}`;
-  }
-
-  function showBoard(live, events) {
-    renderSites(live.sites);
-    renderEvents(events.events, live.sites);
-    lastSuccess = new Date();
-    $("last-updated").textContent = `Updated ${lastSuccess.toLocaleTimeString()}`;
-    setOffline(null);
-    $("board").hidden = false;
-  }
-
-  async function refresh() {
+  async function poll() {
     clearTimeout(timer);
-    // The running refresh schedules the next one; a second loop would double the load.
+    // The running poll schedules the next one; a second loop would double the load.
     if (inFlight) return;
     inFlight = true;
     let answers = null;
     let failure = null;
     try {
-      answers = await Promise.all([
-        getJSON("/api/v1/live"),
-        getJSON("/api/v1/events?limit=20"),
-      ]);
+      answers = await Promise.all([getJSON("/api/v1/live"), getJSON("/api/v1/events?limit=20")]);
     } catch (error) {
       failure = error;
     } finally {
@@ -183,11 +218,49 @@
       toLogin();
       return;
     }
-    if (failure) setOffline(failure.name === "AbortError" ? new Error("timed out") : failure);
-    else showBoard(...answers);
+    if (failure) setOffline(failure.name === "AbortError" ? "timed out" : failure.message);
+    else showBoard(answers[0], answers[1].events);
     // Scheduling after each answer keeps a slow server from piling up requests.
-    timer = setTimeout(refresh, REFRESH_MS);
+    timer = setTimeout(poll, REFRESH_MS);
   }
 
-  document.addEventListener("DOMContentLoaded", refresh);
+  function startPolling() {
+    if (source) source.close();
+    source = null;
+    clearTimeout(watchdog);
+    setMode("polling");
+    poll();
+  }
+
+  function armWatchdog() {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(startPolling, STREAM_SILENCE_MS);
+  }
+
+  function startStream() {
+    source = new EventSource(STREAM_URL);
+    armWatchdog();
+    source.addEventListener("board", (message) => {
+      const board = JSON.parse(message.data);
+      showBoard(board, board.events);
+      setMode("live");
+      armWatchdog();
+    });
+    source.addEventListener("trouble", (message) => setOffline(JSON.parse(message.data).error));
+    source.addEventListener("expired", () => {
+      source.close();
+      toLogin();
+    });
+    source.onerror = () => {
+      // CONNECTING: the browser retries by itself. CLOSED: refused (e.g. 401); polling tells why and acts on it.
+      if (source.readyState === EventSource.CLOSED) startPolling();
+      else setOffline("reconnecting");
+    };
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    T = JSON.parse($("board-text").textContent);
+    if (window.EventSource) startStream();
+    else startPolling();
+  });
 })();
