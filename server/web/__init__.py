@@ -119,7 +119,7 @@ def create_app(
     app.after_request(_security_headers)
 
     # The blueprints import get_session from here.
-    from server.web import api, api_duty, auth, dashboard, i18n, pages, sessions
+    from server.web import api, api_duty, auth, dashboard, exports_page, i18n, pages, sessions
 
     def before_request() -> None:
         auth.authenticate()
@@ -132,4 +132,5 @@ def create_app(
     app.register_blueprint(api_duty.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(exports_page.bp)  # the Exports page and /api/v1/exports
     return app
