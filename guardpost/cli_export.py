@@ -48,6 +48,7 @@ def _check_exists(session, request) -> None:
 
 
 def cmd_export_attendance(args: argparse.Namespace) -> int:
+    from server.exports.access import refusal
     from server.exports.generate import totals_path, write_export
 
     out = Path(args.out)
@@ -62,6 +63,9 @@ def cmd_export_attendance(args: argparse.Namespace) -> int:
         with session_for(args) as session:
             scope = _scope(session, args.user)
             _check_exists(session, request)
+            reason = refusal(session, scope, request)
+            if reason is not None:
+                raise CliError(reason)
             result = write_export(session, scope, request, partial, progress=bar)
         bar.finish()
         for source, target in pairs:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from flask import abort, current_app, g
-from sqlalchemy import exists, select
 
 from server.exports import jobs
+from server.exports.access import refusal
 from server.exports.request import ExportRequest
 from server.exports.settings import ExportSettings
 from server.exports.tables import ExportJob
 from server.exports.worker import EXTENSION
 from server.models import Company, Guard, Site
-from server.scope import Scope
 from server.web import get_session, sessions
-from server.web.auth import current_scope, deny, require_guard, require_site
+from server.web.auth import current_scope, deny
 
 
 def export_settings() -> ExportSettings:
@@ -27,21 +26,6 @@ def wake_worker() -> None:
         worker.wake()
 
 
-def company_in_scope(scope: Scope, company_id: str) -> bool:
-    """Admin: any company; a manager: their own; police: one registered in, or guarding a site in, their
-    jurisdiction. Supervisors are scoped to sites, not companies."""
-    db = get_session()
-    if db.get(Company, company_id) is None:
-        return False
-    if scope.allows_company(company_id):
-        return True
-    if scope.role != "police":
-        return False
-    home = db.scalar(select(Company.home_province).where(Company.company_id == company_id))
-    guarding = db.scalar(select(exists().where(Site.company_id == company_id, scope.site_clause())))
-    return home == scope.jurisdiction or bool(guarding)
-
-
 def require_export_scope(request: ExportRequest) -> None:
     """403 (recorded) for a company, site or guard outside the user's scope; 404 for an admin's typo."""
     scope, db = current_scope(), get_session()
@@ -50,12 +34,9 @@ def require_export_scope(request: ExportRequest) -> None:
             value = getattr(request, name)
             if value and db.get(model, value) is None:
                 abort(404, f"no {name} {value}")
-    if request.site:
-        require_site(request.site)
-    if request.guard:
-        require_guard(request.guard)
-    if request.company and not company_in_scope(scope, request.company):
-        deny(f"company {request.company} is outside this user's scope ({scope.describe()})")
+    reason = refusal(db, scope, request)
+    if reason is not None:
+        deny(reason)
 
 
 def submit_export(request: ExportRequest) -> ExportJob:

@@ -8,13 +8,14 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from sqlalchemy import or_, select
 from werkzeug.exceptions import TooManyRequests
 
+from server.exports.access import company_in_scope
 from server.exports.request import ExportRequestError, parse_request
 from server.exports.tables import ExportJob
 from server.models import Company, Guard, Site
 from server.web import api_exports, get_session
 from server.web.api_exports import job_document
 from server.web.auth import current_scope, require_login
-from server.web.exports_access import company_in_scope, submit_export
+from server.web.exports_access import submit_export
 from server.web.i18n import gettext, locale
 from server.web.pages import NAV_ITEMS
 
@@ -36,7 +37,7 @@ def _choices() -> dict:
         elif scope.role == "police":
             guarding = select(Site.company_id).where(scope.site_clause())
             query = query.where(or_(Company.home_province == scope.jurisdiction, Company.company_id.in_(guarding)))
-        companies = [c for c in db.execute(query).all() if company_in_scope(scope, c.company_id)]
+        companies = [c for c in db.execute(query).all() if company_in_scope(db, scope, c.company_id)]
     guards = db.execute(
         select(Guard.guard_id, Guard.name).where(scope.guard_clause()).order_by(Guard.guard_id).limit(GUARD_CHOICES)
     ).all()
