@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from protocol.cards import MASK, mask_card_number
 from server.duty.shifts import Shift, instance, zone
@@ -138,6 +139,7 @@ def _local(moment: datetime | None, tz: str) -> datetime | None:
     return None if moment is None else moment.astimezone(zone(tz)).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=8192)  # a site's guards share its shifts: one computation per shift and day, not per guard
 def _scheduled(shift: Shift | None, day: date, tz: str) -> tuple[datetime | None, datetime | None]:
     if shift is None:
         return None, None
@@ -216,7 +218,9 @@ def guard_rows(
         by_day.setdefault(entry.date, []).append(entry)
     rows = []
     for day in days:
-        found = sorted(by_day.pop(day, []), key=lambda e: _order(e, registry))
+        found = by_day.pop(day, [])
+        if len(found) > 1:
+            found.sort(key=lambda e: _order(e, registry))
         rows += [_row(guard, entry, registry) for entry in found] or [_no_duty(guard, day)]
     if by_day:
         raise ValueError(f"duty records of {guard.guard_id} outside the days asked for: {sorted(by_day)[0]}")
