@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.config import ConfigError
 from server.exports import jobs
 from server.exports.runner import ensure_dir, remove_files, run_job
 from server.exports.settings import ExportSettings
@@ -46,7 +47,12 @@ class ExportWorker:
         return self
 
     def start(self) -> ExportWorker:
-        ensure_dir(self.settings.export_dir)
+        try:
+            ensure_dir(self.settings.export_dir)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use the export folder {self.settings.export_dir}: {exc.strerror}; set GUARDPOST_DATA_DIR"
+            ) from None
         self._recover()
         self._thread.start()
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
@@ -54,7 +54,7 @@ def _render(form: dict, error: str | None = None, status: int = 200, created: in
         form=form,
         error=error,
         created=created,
-        this_month=datetime.now(UTC).strftime("%Y-%m"),
+        last_month=(datetime.now(UTC).replace(day=1) - timedelta(days=1)).strftime("%Y-%m"),
         **_choices(),
     )
     return page, status
