@@ -79,6 +79,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     if not args.no_monitor:
         monitor = Monitor(make_sessionmaker(engine))
         monitor.start()
+    exports = None
+    if not args.no_exports:
+        from server.exports.settings import ExportSettings
+        from server.exports.worker import ExportWorker
+
+        exports = ExportWorker(make_sessionmaker(engine), ExportSettings.from_env()).attach(app).start()
     stop = _stop_on_signals()
     threading.Thread(target=http.serve_forever, name="http", daemon=True).start()
     print(
@@ -88,7 +94,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     )
     stop.wait()
     http.shutdown()
-    for service in (ingest, monitor):
+    for service in (ingest, monitor, exports):
         if service is not None:
             service.stop()
     return 0
@@ -250,7 +256,7 @@ def date_arg(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guardpost import cli_audit, cli_broker, cli_deploy, cli_duty, cli_import, cli_registry, cli_users
+    from guardpost import cli_audit, cli_broker, cli_deploy, cli_duty, cli_export, cli_import, cli_registry, cli_users
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -264,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-monitor", action="store_true", help="no duty recomputation or terminal watch (when another server has it)"
     )
+    p.add_argument("--no-exports", action="store_true", help="make no export files here (another server does)")
     p.set_defaults(func=cmd_server)
 
     p = sub.add_parser("db", help="database schema")
@@ -351,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_audit.add_parsers(sub)
     cli_deploy.add_parsers(sub)
     cli_broker.add_parsers(sub, devices)
+    cli_export.add_parsers(sub)
     return parser
 
 

@@ -18,15 +18,22 @@ def _progress(line: str) -> None:
 def cmd_monitor(args: argparse.Namespace) -> int:
     from guardpost.cli import _stop_on_signals, settings_for
     from server.db import make_engine, make_sessionmaker
+    from server.exports.settings import ExportSettings
+    from server.exports.worker import ExportWorker
     from server.monitor import Monitor
 
     engine = make_engine(settings_for(args).db_url)
     monitor = Monitor(make_sessionmaker(engine), every_s=args.every)
     stop = _stop_on_signals()
     monitor.start()
-    print(f"GuardPost monitor: duty recomputation and terminal watch every {args.every:g} s", flush=True)
+    # Under gunicorn the web workers only queue exports; this process makes the files.
+    exports = None if args.no_exports else ExportWorker(make_sessionmaker(engine), ExportSettings.from_env()).start()
+    work = "duty recomputation, terminal watch and audit sealing" + ("" if exports is None else ", export files")
+    print(f"GuardPost monitor: {work} every {args.every:g} s", flush=True)
     stop.wait()
     monitor.stop()
+    if exports is not None:
+        exports.stop()
     engine.dispose()
     return 0
 
@@ -78,9 +85,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("monitor", help="duty recomputation and terminal watch alone (run exactly one per deployment)")
+    p = sub.add_parser(
+        "monitor", help="duty recomputation, terminal watch, audit sealing and export files, without the web app"
+    )
     _db_flag(p)
     p.add_argument("--every", type=float, default=30.0, help="seconds between rounds (default 30)")
+    p.add_argument("--no-exports", action="store_true", help="make no export files here (another process does)")
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("backup", help="copy the whole database to a file (SQLite backup API or pg_dump)")

@@ -144,6 +144,7 @@ def run_demo(var: Path, http_port: int = 0) -> int:
         "GUARDPOST_MQTT": mqtt_url,
         "GUARDPOST_BIND": f"127.0.0.1:{http_port}",
         "GUARDPOST_KEY_FILE": str(var / "server.key"),
+        "GUARDPOST_DATA_DIR": str(var / "data"),  # export files
     }
     print("preparing the demo registry (enrolling two sample guards)...", flush=True)
     password, token = _prepare(var, env)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import server.audit.tables  # noqa: F401  (registers the audit chain)
 import server.duty.tables  # noqa: F401  (registers the duty tables)
+import server.exports.tables  # noqa: F401  (registers export_jobs)
 import server.models  # noqa: F401  (registers the core tables)
 from server.models import Base
 

@@ -119,7 +119,18 @@ def create_app(
     app.after_request(_security_headers)
 
     # The blueprints import get_session from here.
-    from server.web import api, api_duty, auth, dashboard, i18n, openapi, pages, sessions, supervisor_pages
+    from server.web import (
+        api,
+        api_duty,
+        auth,
+        dashboard,
+        exports_page,
+        i18n,
+        openapi,
+        pages,
+        sessions,
+        supervisor_pages,
+    )
 
     def before_request() -> None:
         auth.authenticate()
@@ -135,6 +146,7 @@ def create_app(
     app.register_blueprint(dashboard.bp)
     supervisor_pages.register(app)
     app.register_blueprint(metrics_blueprint())  # GET /metrics
+    app.register_blueprint(exports_page.bp)  # the Exports page and /api/v1/exports
     return app
 
 

@@ -53,7 +53,10 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "outside the user's role or scope, or CSRF token missing (the refusal is recorded)",
         404: "not found",
         413: "upload too large",
+        409: "not ready yet (the job is still queued or running)",
+        410: "gone: the export expired and its file was deleted",
         422: "the request is well-formed but breaks a rule; `error` or `errors` say which",
+        429: "too many open requests of this user; wait for one to finish",
         503: "a required part (database, template key) is unavailable",
     }
     return {str(code): _json(_ref("Error"), meaning[code]) for code in codes}
@@ -234,6 +237,24 @@ SCHEMAS: dict[str, Any] = {
             "certificate_status": TEXT,
         }
     ),
+    "ExportRequest": _object(
+        {
+            "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+            "format": {"enum": ["xlsx", "csv"]},
+            "company": TEXT,
+            "site": TEXT,
+            "guard": TEXT,
+        },
+        ["month", "format"],
+    ),
+    "ExportJob": _object(
+        {
+            "id": INTEGER,
+            "status": {"enum": ["queued", "running", "done", "failed", "expired"]},
+            "progress": {"type": "object"},
+            "links": {"type": "object"},
+        }
+    ),
     "ImportResult": _object({"imported": INTEGER, "dry_run": BOOLEAN}),
     "ImportErrors": _object({"errors": {"type": "array", "items": _object({"line": INTEGER, "column": TEXT})}}),
 }
@@ -376,6 +397,44 @@ def _paths() -> dict[str, Any]:
                     _query("after", "the previous page's next_after"),
                     LIMIT,
                 ],
+            )
+        },
+        "/exports": {
+            "post": _operation(
+                "Ask for a monthly attendance export (XLSX or CSV) in scope; made in the background",
+                {"202": _json(_ref("ExportJob"), "queued; Location is the job")},
+                errors=(400, 401, 403, 429),
+                requestBody={"required": True, "content": {"application/json": {"schema": _ref("ExportRequest")}}},
+            ),
+            "get": _operation(
+                "The user's export jobs (admins: everyone's, or only their own with mine=1)",
+                {"200": _json(_list_of("jobs", "ExportJob"))},
+                params=[_query("mine", "1: only my jobs (admins)")],
+                errors=(401,),
+            ),
+        },
+        "/exports/{job_id}": {
+            "get": _operation(
+                "One export job: status, progress, links",
+                {"200": _json(_ref("ExportJob"))},
+                params=[_path("job_id", "export job id")],
+                errors=(401, 403, 404),
+            )
+        },
+        "/exports/{job_id}/download": {
+            "get": _operation(
+                "The finished file (XLSX, or CSV; part=totals for the CSV totals)",
+                {
+                    "200": {
+                        "description": "the file",
+                        "content": {
+                            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
+                            "text/csv": {},
+                        },
+                    }
+                },
+                params=[_path("job_id", "export job id"), _query("part", "totals (CSV exports only)")],
+                errors=(400, 401, 403, 404, 409, 410),
             )
         },
         "/guards/{guard_id}/photos": {
