@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from openpyxl import load_workbook
 
 from protocol.events import build_heartbeat, encode
 from protocol.topics import events_topic, heartbeat_topic
@@ -185,3 +186,32 @@ def test_confirming_a_borderline_check_in_from_the_review_queue_updates_the_duty
     finally:
         context.close()
         police.close()
+
+
+def test_a_manager_downloads_a_monthly_export_that_opens_with_the_expected_rows(chromium, app, tmp_path):
+    context, page = logged_in(chromium, app, "manager")
+    try:
+        page.goto(app.server.url + "/exports")
+        page.fill("input[name=month]", f"{world.DAY:%Y-%m}")
+        page.select_option("select[name=format]", "xlsx")
+        page.select_option("select[name=locale]", "en")
+        page.click("form.export-form button[type=submit]")
+        page.wait_for_selector("#export-created")
+        # The page follows the job without a reload until its download link appears.
+        page.wait_for_selector("tr[data-job-id][data-status=done] a[href$=download]", timeout=60000)
+        with page.expect_download() as download:
+            page.click("tr[data-job-id][data-status=done] a[href$=download]")
+        saved = tmp_path / "attendance.xlsx"
+        download.value.save_as(saved)
+    finally:
+        context.close()
+    book = load_workbook(saved, read_only=True)
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    guard = header.index(next(h for h in header if str(h).lower().startswith("guard id")))
+    status = header.index(next(h for h in header if str(h).lower() == "status"))
+    day = header.index(next(h for h in header if str(h).lower() == "date"))
+    on_day = {r[guard]: r[status] for r in body if str(r[day])[:10] == str(world.DAY)}
+    assert set(on_day) == {"g-north", "g-south"}  # the manager's company; g-bj is another company's
+    assert len(body) == 2 * 31  # one row per guard per day of the month
+    assert on_day["g-south"] == "Late" and on_day["g-north"] != "Late"

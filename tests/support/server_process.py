@@ -43,6 +43,7 @@ def guardpost_server(tmp_path: Path, db_url: str, mqtt_url: str, key_file: Path)
         "GUARDPOST_BIND": f"127.0.0.1:{port}",
         "GUARDPOST_KEY_FILE": str(key_file),
         "GUARDPOST_INGEST_CLIENT_ID": client_id,
+        "GUARDPOST_DATA_DIR": str(tmp_path / "data"),
     }
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
