@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import server.duty.tables  # noqa: F401  (registers the duty tables)
 import server.models  # noqa: F401  (registers the core tables)
+import server.reporting.tables  # noqa: F401  (registers the reporting outbox)
 from server.models import Base
 
 metadata = Base.metadata

@@ -132,4 +132,7 @@ def create_app(
     app.register_blueprint(api_duty.bp, url_prefix="/api/v1")
     app.register_blueprint(pages.bp)
     app.register_blueprint(dashboard.bp)
+    from server.web import reports  # provincial reporting: /reports and /api/v1/reports
+
+    app.register_blueprint(reports.bp)
     return app
