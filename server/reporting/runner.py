@@ -67,6 +67,7 @@ class Reporter:
     ):
         self.sessions, self.clock, self.rand, self.post = sessions, clock, rand, post_fn
         self.echo = echo or log.info
+        self._hold_until: datetime | None = None
         self.configure(config, secret, cipher)
 
     def configure(self, config: ReportingConfig, secret: Secret, cipher=None) -> None:
@@ -89,7 +90,11 @@ class Reporter:
         return done
 
     def send_due(self) -> list[Sent]:
-        """Send every due batch, oldest first; stop at the first sign the endpoint is down (saves attempts)."""
+        """Send every due batch, oldest first. At the first sign the endpoint is down, stop, and send nothing
+        more until that batch's retry is due: the other batches keep their attempts for when it is back."""
+        if self._hold_until is not None and self.clock() < self._hold_until:
+            return []
+        self._hold_until = None
         ctx = Context(self.config, self.secret, self.reveal, self.clock, self.rand, self.post)
         results: list[Sent] = []
         tried: set[int] = set()
@@ -106,6 +111,7 @@ class Reporter:
                     results.append(sent)
                     self.echo(sent.line())
                     if sent.retryable:
+                        self._hold_until = sent.retry_at
                         return results
 
     def run_once(self) -> Round:
@@ -114,7 +120,11 @@ class Reporter:
     def next_due_in(self) -> float | None:
         with self.sessions() as session:
             at = outbox.next_due_at(session)
-        return None if at is None else (at - self.clock()).total_seconds()
+        if at is None:
+            return None
+        if self._hold_until is not None:
+            at = max(at, self._hold_until)
+        return (at - self.clock()).total_seconds()
 
 
 class Watcher:

@@ -94,6 +94,7 @@ class Sent:
     status: str
     detail: str
     retryable: bool = False
+    retry_at: datetime | None = None
 
     def line(self) -> str:
         who = self.company_id or "no company"
@@ -187,7 +188,8 @@ def send_one(session: Session, batch: ReportBatch, ctx: Context) -> Sent | None:
         log.warning("batch %s: another sender took it over while this attempt ran; its outcome is dropped", batch.id)
         return None
     retryable = outcome.status in ("pending", "failed")
-    return Sent(batch.id, batch.kind, batch.company_id, batch.record_count, outcome.status, detail, retryable)
+    retry_at = values["next_attempt_at"]
+    return Sent(batch.id, batch.kind, batch.company_id, batch.record_count, outcome.status, detail, retryable, retry_at)
 
 
 def _receipt_id(receipt: dict[str, Any]) -> str | None:
