@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.models import utcnow
@@ -33,11 +34,15 @@ class Built:
 
 def _generation(session: Session, kind: str) -> int:
     cursor = session.get(ReportCursor, kind)
-    if cursor is None:
-        session.add(ReportCursor(kind=kind, generation=0))
-        session.commit()  # a concurrent builder inserting the same row fails here and retries next round
-        return 0
-    return cursor.generation
+    if cursor is not None:
+        return cursor.generation
+    session.add(ReportCursor(kind=kind, generation=0))
+    try:
+        session.commit()
+    except IntegrityError:  # another builder created it first: use theirs
+        session.rollback()
+        return session.get(ReportCursor, kind).generation
+    return 0
 
 
 def _ledger(session: Session, kind: str, since: date | None) -> dict[str, LedgerEntry]:

@@ -172,6 +172,8 @@ def send_one(session: Session, batch: ReportBatch, ctx: Context) -> Sent | None:
         rejected = receipt.get("rejected") or []
         detail = f"receipt {values['receipt_id'] or '(none)'}"
         detail += f", {len(rejected)} item(s) rejected" if rejected else ""
+        # The province had it already (an earlier attempt arrived but its answer was lost): the same receipt.
+        detail += " (already received from an earlier attempt)" if receipt.get("duplicate") else ""
     else:
         if answer is not None:
             problem = refusal_text(answer.status, receipt, answer.body)

@@ -61,10 +61,13 @@ class Sources:
             "company_credit_code": company.credit_code if company else None,
         }
 
-    def _guard_fields(self, guard_id: str | None) -> dict[str, Any]:
+    def _guard(self, guard_id: str | None) -> Guard | None:
         if self._guards is None:
             self._guards = {g.guard_id: g for g in self.session.scalars(select(Guard))}
-        guard = self._guards.get(guard_id or "")
+        return self._guards.get(guard_id or "")
+
+    def _guard_fields(self, guard_id: str | None) -> dict[str, Any]:
+        guard = self._guard(guard_id)
         return {
             "guard_id": guard_id,
             "guard_name": guard.name if guard else None,
@@ -176,18 +179,16 @@ class Sources:
         records = []
         for finding in self.session.scalars(query):
             site = sites.get(finding.site_id or "")
-            guard = self._guard_fields(finding.guard_id)
-            if site is not None:
-                company_id = site.company_id
-            else:
-                company_id = self._guards[finding.guard_id].company_id if self._guards and finding.guard_id else None
+            employer = self._guard(finding.guard_id)
+            # The site's contractor answers for what happens there; a guard-only finding goes to the employer.
+            company_id = site.company_id if site is not None else (employer.company_id if employer else None)
             fields = {
                 "finding_id": finding.id,
                 "kind": finding.kind,
                 "severity": finding.severity,
                 "site_id": finding.site_id,
                 "site_name": site.name if site else None,
-                **guard,
+                **self._guard_fields(finding.guard_id),
                 **self._company(company_id),
                 "device_id": finding.device_id,
                 "detail": finding.detail,

@@ -18,6 +18,13 @@ NAV_ITEMS.append(("reports.index", "Provincial reporting"))
 
 PAGE_SIZE = 100
 MAX_LIMIT = 500
+# The record kinds as people call them (gettext keys; translated in the template).
+KIND_LABELS = {
+    "guards": "Guard records",
+    "assignments": "Employment trajectory",
+    "duty_logs": "Duty logs",
+    "findings": "Findings",
+}
 BADGES = {"accepted": "ok", "refused": "bad", "failed": "bad", "pending": "warn", "sending": "warn"}
 
 
@@ -71,6 +78,7 @@ def index() -> str:
         statuses=BATCH_STATUSES,
         chosen=request.args.get("status", ""),
         badges=BADGES,
+        kind_labels=KIND_LABELS,
         resent=request.args.get("resent", "")[:12],
         not_resent=request.args.get("not_resent", "")[:12],
         sees_nothing=scope.role == "supervisor",
