@@ -46,13 +46,11 @@ def _generation(session: Session, kind: str) -> int:
 
 
 def _ledger(session: Session, kind: str, since: date | None) -> dict[str, LedgerEntry]:
-    query = select(ReportLedger).where(ReportLedger.kind == kind)
+    t = ReportLedger.__table__.c
+    query = select(t.record_key, t.digest, t.version, t.deleted, t.record_date, t.batch_id).where(t.kind == kind)
     if since is not None:
-        query = query.where(ReportLedger.record_date >= since)
-    return {
-        row.record_key: LedgerEntry(row.digest, row.version, row.deleted, row.record_date, row.batch_id)
-        for row in session.scalars(query)
-    }
+        query = query.where(t.record_date >= since)
+    return {key: LedgerEntry(*rest) for key, *rest in session.execute(query)}
 
 
 def _with_last_fields(session: Session, items: list[Change], ledger: dict[str, LedgerEntry]) -> list[Change]:

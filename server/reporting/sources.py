@@ -50,29 +50,42 @@ class Sources:
     def __init__(self, session: Session, province: str):
         self.session = session
         self.scope = Scope(role="police", jurisdiction=province)
-        self._companies = {c.company_id: c for c in session.scalars(select(Company))}
-        self._guards: dict[str, Guard] | None = None
+        self._companies: dict[str | None, dict[str, Any]] = {
+            c.company_id: {"company_id": c.company_id, "company_name": c.name, "company_credit_code": c.credit_code}
+            for c in session.scalars(select(Company))
+        }
+        self._guards: dict[str | None, tuple[dict[str, Any], str | None]] | None = None
 
     def _company(self, company_id: str | None) -> dict[str, Any]:
-        company = self._companies.get(company_id or "")
-        return {
-            "company_id": company_id,
-            "company_name": company.name if company else None,
-            "company_credit_code": company.credit_code if company else None,
-        }
+        known = self._companies.get(company_id)
+        return (
+            known
+            if known is not None
+            else {"company_id": company_id, "company_name": None, "company_credit_code": None}
+        )
 
-    def _guard(self, guard_id: str | None) -> Guard | None:
+    def _guard_info(self, guard_id: str | None) -> tuple[dict[str, Any], str | None]:
+        """The guard's fields as other kinds carry them, and the employer; read once, as plain rows (fast)."""
         if self._guards is None:
-            self._guards = {g.guard_id: g for g in self.session.scalars(select(Guard))}
-        return self._guards.get(guard_id or "")
+            rows = self.session.execute(
+                select(Guard.guard_id, Guard.name, Guard.id_number_masked, Guard.id_number_encrypted, Guard.company_id)
+            )
+            self._guards = {
+                r.guard_id: (
+                    {
+                        "guard_id": r.guard_id,
+                        "guard_name": r.name,
+                        "id_number": _number(r.id_number_masked, r.id_number_encrypted),
+                    },
+                    r.company_id,
+                )
+                for r in rows
+            }
+        known = self._guards.get(guard_id)
+        return known if known is not None else ({"guard_id": guard_id, "guard_name": None, "id_number": None}, None)
 
     def _guard_fields(self, guard_id: str | None) -> dict[str, Any]:
-        guard = self._guard(guard_id)
-        return {
-            "guard_id": guard_id,
-            "guard_name": guard.name if guard else None,
-            "id_number": _number(guard.id_number_masked, guard.id_number_encrypted) if guard else None,
-        }
+        return self._guard_info(guard_id)[0]
 
     def guards(self) -> list[SourceRecord]:
         latest = (
@@ -132,21 +145,27 @@ class Sources:
         return records
 
     def duty_logs(self, since: date, include_in_progress: bool) -> list[SourceRecord]:
+        # Plain rows, not ORM objects: a month of a large deployment is tens of thousands of records per round.
+        d = DutyRecordRow.__table__.c
         query = (
-            select(DutyRecordRow, Site)
-            .join(Site, Site.site_id == DutyRecordRow.site_id)
-            .where(self.scope.site_clause(), DutyRecordRow.date >= since)
-            .order_by(DutyRecordRow.date, DutyRecordRow.site_id, DutyRecordRow.guard_id, DutyRecordRow.id)
-        )
+            select(
+                d.guard_id, d.site_id, d.post_id, d.shift_id, d.date, d.status, d.first_in, d.last_out,
+                d.minutes_worked, d.overtime_minutes, d.late_minutes, d.early_leave_minutes, d.check_in_method,
+                d.corrected, d.punch_ids, Site.name.label("site_name"), Site.company_id,
+            )
+            .join(Site, Site.site_id == d.site_id)
+            .where(self.scope.site_clause(), d.date >= since)
+            .order_by(d.date, d.site_id, d.guard_id, d.id)
+        )  # fmt: skip
         if not include_in_progress:
-            query = query.where(DutyRecordRow.status != "in_progress")
+            query = query.where(d.status != "in_progress")
         records = []
-        for row, site in self.session.execute(query).all():
+        for row in self.session.execute(query):
             fields = {
                 **self._guard_fields(row.guard_id),
-                **self._company(site.company_id),
-                "site_id": site.site_id,
-                "site_name": site.name,
+                **self._company(row.company_id),
+                "site_id": row.site_id,
+                "site_name": row.site_name,
                 "post_id": row.post_id,
                 "shift_id": row.shift_id,
                 "date": row.date.isoformat(),
@@ -160,7 +179,7 @@ class Sources:
                 "check_in_method": row.check_in_method,
                 "corrected": bool(row.corrected),
             }
-            records.append(SourceRecord("duty_logs", duty_key(row), site.company_id, row.date, fields))
+            records.append(SourceRecord("duty_logs", duty_key(row), row.company_id, row.date, fields))
         return records
 
     def findings(self, since: datetime, kinds: list[str] | None) -> list[SourceRecord]:
@@ -179,16 +198,16 @@ class Sources:
         records = []
         for finding in self.session.scalars(query):
             site = sites.get(finding.site_id or "")
-            employer = self._guard(finding.guard_id)
+            guard, employer = self._guard_info(finding.guard_id)
             # The site's contractor answers for what happens there; a guard-only finding goes to the employer.
-            company_id = site.company_id if site is not None else (employer.company_id if employer else None)
+            company_id = site.company_id if site is not None else employer
             fields = {
                 "finding_id": finding.id,
                 "kind": finding.kind,
                 "severity": finding.severity,
                 "site_id": finding.site_id,
                 "site_name": site.name if site else None,
-                **self._guard_fields(finding.guard_id),
+                **guard,
                 **self._company(company_id),
                 "device_id": finding.device_id,
                 "detail": finding.detail,
@@ -200,7 +219,7 @@ class Sources:
         return records
 
 
-def duty_key(row: DutyRecordRow) -> str:
+def duty_key(row) -> str:
     """Stable across recomputes (row ids are not): guard, site, shift and day; a visit adds its first punch."""
     parts = [row.guard_id, row.site_id, row.shift_id or "-", row.date.isoformat()]
     if row.shift_id is None:
