@@ -118,3 +118,116 @@ def api_resend(batch_pk: int) -> tuple[Response, int]:
         return jsonify(error=str(exc)), 409
     get_session().commit()
     return jsonify(batch=batch_summary(batch)), 200
+
+
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+_BATCH = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "batch_id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["guards", "assignments", "duty_logs", "findings"]},
+        "company_id": {"type": ["string", "null"]},
+        "province": {"type": "string"},
+        "sender_id": {"type": "string"},
+        "status": {"type": "string", "enum": list(BATCH_STATUSES)},
+        "records": {"type": "integer"},
+        "attempts": {"type": "integer"},
+        "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_error": {"type": ["string", "null"]},
+        "receipt_id": {"type": ["string", "null"]},
+        "accepted": {"type": ["integer", "null"]},
+        "rejected": {"type": "array", "items": {"type": "object"}},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "resent_by": {"type": ["string", "null"]},
+        "resent_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+# This blueprint's part of the OpenAPI document (paths relative to /api/v1), for server/web/openapi.py.
+OPENAPI_PATHS = {
+    "/reports/batches": {
+        "get": {
+            "summary": "Provincial reporting batches in scope (manager: their company; police: their province), newest "
+            "first, with status, attempts, last error and receipt",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": list(BATCH_STATUSES)},
+                },
+                {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "before",
+                    "in": "query",
+                    "required": False,
+                    "description": "the previous page's next_before",
+                    "schema": {"type": "integer"},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "description": f"1-{MAX_LIMIT} (default {PAGE_SIZE})",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "batches": {"type": "array", "items": _BATCH},
+                                    "next_before": {"type": ["integer", "null"]},
+                                },
+                                "required": ["batches"],
+                            }
+                        }
+                    },
+                },
+                "400": _error("bad parameters"),
+                "401": _error("no valid API token or login session"),
+            },
+        }
+    },
+    "/reports/batches/{batch_pk}/resend": {
+        "post": {
+            "summary": "Queue a refused or failed batch again with fresh attempts (admin; manager for their company)",
+            "parameters": [
+                {
+                    "name": "batch_pk",
+                    "in": "path",
+                    "required": True,
+                    "description": "batch number",
+                    "schema": {"type": "integer"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "queued",
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"batch": _BATCH}, "required": ["batch"]}
+                        }
+                    },
+                },
+                "401": _error("no valid API token or login session"),
+                "403": _error("outside the user's role or scope (the refusal is recorded)"),
+                "404": _error("no such batch"),
+                "409": _error("the batch is not refused or failed"),
+            },
+        }
+    },
+}
