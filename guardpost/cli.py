@@ -59,12 +59,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     from server.db import make_engine, make_sessionmaker
     from server.monitor import Monitor
     from server.mqtt_ingest import IngestService
+    from server.reporting.runner import start_reporting
     from server.web import create_app
 
     settings = settings_for(args)
     engine = make_engine(settings.db_url)
     app = create_app(settings, engine=engine, cipher=load_cipher(settings.key_file))
     host, port = parse_bind(settings.bind)
+    reporting = start_reporting(engine, settings.key_file)  # only when GUARDPOST_REPORTING_CONFIG is set
     try:
         http = make_server(host, port, app, threaded=True)
     except OSError as exc:
@@ -94,7 +96,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     )
     stop.wait()
     http.shutdown()
-    for service in (ingest, monitor, exports):
+    for service in (ingest, monitor, exports, reporting):
         if service is not None:
             service.stop()
     return 0
@@ -256,7 +258,17 @@ def date_arg(text: str) -> date:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guardpost import cli_audit, cli_broker, cli_deploy, cli_duty, cli_export, cli_import, cli_registry, cli_users
+    from guardpost import (
+        cli_audit,
+        cli_broker,
+        cli_deploy,
+        cli_duty,
+        cli_export,
+        cli_import,
+        cli_registry,
+        cli_reporting,
+        cli_users,
+    )
 
     parser = argparse.ArgumentParser(prog="guardpost", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -359,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_deploy.add_parsers(sub)
     cli_broker.add_parsers(sub, devices)
     cli_export.add_parsers(sub)
+    cli_reporting.add_parsers(sub)
     return parser
 
 

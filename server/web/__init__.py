@@ -147,6 +147,9 @@ def create_app(
     supervisor_pages.register(app)
     app.register_blueprint(metrics_blueprint())  # GET /metrics
     app.register_blueprint(exports_page.bp)  # the Exports page and /api/v1/exports
+    from server.web import reports  # provincial reporting: /reports and /api/v1/reports
+
+    app.register_blueprint(reports.bp)
     return app
 
 

@@ -473,6 +473,8 @@ def _paths() -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
+    from server.web import reports  # the reporting blueprint describes its own routes
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -486,7 +488,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **reports.OPENAPI_PATHS},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
