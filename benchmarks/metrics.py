@@ -16,16 +16,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from benchmarks.ingest_load import database
 from protocol.events import build_event, encode, format_time
 from server.bulk_insert import insert_rows
 from server.config import ServerSettings, normalise_db_url
@@ -41,25 +38,6 @@ from server.web.metrics import EXTENSION
 CHUNK = 5000
 TOKEN = "b" * 32
 REJECT_REASONS = ("bad_signature", "unknown_terminal", "invalid_schema", "malformed_json")
-
-
-@contextmanager
-def database(folder: Path) -> Iterator[tuple[str, str]]:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        yield f"sqlite:///{folder}/metrics-bench.db", "SQLite"
-        return
-    admin = create_engine(normalise_db_url(url))
-    schema = f"gp_bench_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        version = conn.execute(text("SHOW server_version")).scalar()
-    try:
-        yield f"{normalise_db_url(url)}?options={quote(f'-csearch_path={schema}')}", f"PostgreSQL {version}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def event_row(secret: str, site: str, device: str, seq: int, captured: datetime) -> dict:
