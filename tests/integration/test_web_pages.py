@@ -65,7 +65,7 @@ def test_navigation_lists_every_supervisor_page(pages):
     html = pages.text(pages.client("supervisor"), "/board")
     nav = re.search(r'<nav class="mainnav".*?</nav>', html, re.S).group(0)
     labels = re.findall(r">([^<>]+)</a>", nav)
-    assert labels == ["Live duty board", "Alerts", "Duty logs", "Guards", "Charts"]
+    assert labels == ["Live duty board", "Alerts", "Duty logs", "Guards", "Charts", "Exports", "Provincial reporting"]
 
 
 def test_confirming_a_borderline_match_makes_it_the_guards_check_in(pages):
