@@ -17,7 +17,6 @@ from edge_agent.clock import boot_id, clock_synced
 from edge_agent.config import AgentConfig, ConfigError
 from edge_agent.display import DisplayError, build_display
 from edge_agent.evidence import EvidenceStore
-from edge_agent.faults import crash_point
 from edge_agent.feedback import FeedbackHub, Verdict
 from edge_agent.gallery import GalleryStore, GallerySync
 from edge_agent.gate import Gate, GateRules, Recording
@@ -28,6 +27,7 @@ from edge_agent.publisher import Publisher
 from edge_agent.readers import CardReader, QrReader, open_reader
 from edge_agent.sources import FrameSource, open_source
 from protocol.events import build_event, build_heartbeat
+from protocol.faults import crash_point
 
 log = logging.getLogger("guardpost.agent")
 try:

@@ -7,9 +7,9 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from edge_agent.faults import crash_point
 from edge_agent.outbox import Outbox
 from protocol.events import ProtocolError, build_status, parse_ack
+from protocol.faults import crash_point
 from protocol.mqtt_tls import TlsFiles, apply_tls
 from protocol.mqtt_url import MqttUrl
 from protocol.topics import acks_topic, events_topic, heartbeat_topic, status_topic

@@ -9,6 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from protocol.faults import crash_point
 from server.ingest_rules import Refused, TerminalInfo, Verdict, check_message, device_of
 from server.ingest_store import Message, Outcome, reject_row, store_batch
 from server.models import Terminal, utcnow
@@ -85,6 +86,7 @@ class Ingestor:
                     for message, verdict in zip(messages, verdicts, strict=True)
                 ]
             outcomes = store_batch(session, messages, verdicts, terminals, utcnow())
+            crash_point("ingest_before_commit")
             session.commit()
         return outcomes
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from protocol.events import MAX_ACK_IDS, build_ack
+from protocol.faults import crash_point
 from protocol.topics import acks_topic
 from server.ingest import DatabaseDown, Ingestor, Message, Outcome
 
@@ -112,6 +113,7 @@ class BatchWriter:
                 outcomes = self._store(batch)
                 if outcomes is None:
                     return  # stopping while the database is down: the broker keeps the messages
+                crash_point("ingest_after_commit")
                 try:
                     self._acknowledge(batch, outcomes)
                 except Exception:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from edge_agent.faults import CRASH_AT_ENV, CRASH_MARKER_ENV, POINTS
+from protocol.faults import CRASH_AT_ENV, CRASH_MARKER_ENV, POINTS
 from tests.support.brokers import RestartableBroker
 from tests.support.services import wait_for
 from tests.support.stack import running_stack, unique
