@@ -62,10 +62,11 @@ def certificate_statuses(
     )
     for guard_id, issued_on, valid_until in session.execute(query):
         dates[guard_id].append((issued_on, valid_until))
-    return {guard_id: _status(held, today) for guard_id, held in dates.items()}
+    return {guard_id: status_on(held, today) for guard_id, held in dates.items()}
 
 
-def _status(certificates: list[tuple[date | None, date | None]], today: date) -> CertificateStatus:
+def status_on(certificates: list[tuple[date | None, date | None]], today: date) -> CertificateStatus:
+    """The status that certificates held with these (issued_on, valid_until) dates give on ``today``."""
     # A certificate dated after today is not held yet: it neither licenses the guard nor has expired.
     issued = [until for since, until in certificates if since is None or since <= today]
     if any(until is None or until >= today for until in issued):
