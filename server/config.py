@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from protocol.mqtt_url import MqttUrl, MqttUrlError
 DEFAULT_DB = "sqlite:///var/guardpost.db"
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 DEFAULT_BIND = "127.0.0.1:8080"
+# Brokers must accept 1-23 letters and digits (MQTT 3.1.1 3.1.3.1); Mosquitto, EMQX and amqtt take these too.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 
 
 class ConfigError(ValueError):
@@ -39,6 +42,16 @@ def parse_bind(bind: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def check_client_id(client_id: str) -> str:
+    """An MQTT client id the usual brokers accept, and safe in logs: 1-128 letters, digits or -_.:@."""
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ConfigError(
+            f"ingest client id {client_id!r} is not valid: use 1-128 letters, digits or -_.:@ "
+            "(set --client-id or GUARDPOST_INGEST_CLIENT_ID)"
+        )
+    return client_id
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     db_url: str = DEFAULT_DB
@@ -63,4 +76,5 @@ class ServerSettings:
         settings = cls(**values)  # type: ignore[arg-type]
         parse_mqtt_url(settings.mqtt_url)
         parse_bind(settings.bind)
+        check_client_id(settings.ingest_client_id)
         return settings
