@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.duty.service import import_roster, import_shifts, recompute
+from server.lookup_digests import ServerCipher
 from server.registry import add_device, add_user
 from server.web import create_app
 from tests.integration.test_duty_service import _event_row
@@ -36,7 +37,7 @@ def client(db_url, month):
         recompute(session, month.sites, month.first_date, month.last_date, month.now)
         tokens = {role: add_user(session, f"{role}-1", role)[1] for role in ("supervisor", "police")}
         session.commit()
-    app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=Fernet(Fernet.generate_key()))
+    app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=ServerCipher(Fernet.generate_key()))
     client = app.test_client()
     client.tokens = tokens
     yield client

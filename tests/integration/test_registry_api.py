@@ -15,6 +15,7 @@ from protocol.cards import resident_id_check_character
 from server import companies, registry
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import Guard
 from server.web import create_app
 
@@ -66,7 +67,7 @@ class Api:
 
 @pytest.fixture
 def api(db_url: str):
-    built = Api(db_url, Fernet(Fernet.generate_key()))
+    built = Api(db_url, ServerCipher(Fernet.generate_key()))
     yield built
     built.engine.dispose()
 
