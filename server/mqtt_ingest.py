@@ -21,6 +21,7 @@ from server.ingest import Ingestor, Message
 from server.ingest_writer import BatchWriter, Pending
 from server.models import utcnow
 from server.mqtt_acks import ack_all
+from server.paho_speedups import install as install_paho_speedups
 
 log = logging.getLogger("guardpost.ingest")
 SUBSCRIBED_KINDS = ("events", "status", "heartbeat")
@@ -57,6 +58,7 @@ class IngestService:
         stats_every_s: float = 60.0,
     ):
         self._settings = settings
+        install_paho_speedups()  # ~10 us less per MQTT 5 message on the thread that reads the broker
         self._client_id, own_id = session_identity(settings)
         self._persistent = persistent and own_id
         self._stopping = threading.Event()
