@@ -96,13 +96,17 @@ def _iso(value: Any) -> str:
 
 
 def _copy(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[NamedTuple]) -> None:
-    # psycopg's executemany sends one prepared statement per row, ~40 us of Python each; COPY streams them.
+    # psycopg's executemany sends one prepared statement per row, ~40 us of Python each; COPY streams them,
+    # in binary: ~3 us less per row on each side than text (no number or time formatting and parsing).
     quote = connection.dialect.identifier_preparer
-    statement = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)}) FROM STDIN"
+    names = f"{quote.format_table(table)} ({', '.join(quote.quote(name) for name in columns)})"
+    statement = f"COPY {names} FROM STDIN (FORMAT BINARY)"
     driver = connection.connection.driver_connection
     dbapi_error = connection.dialect.loaded_dbapi.Error
     try:
+        types = _column_types(connection, table, tuple(columns))  # before the COPY: it is a query
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
     except dbapi_error as exc:
@@ -111,3 +115,22 @@ def _copy(connection: Connection, table: Table, columns: Sequence[str], rows: Se
         if driver.closed or driver.broken:
             connection.invalidate()
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from exc
+
+
+_JSON_OID, _TEXT_OID = 114, 25
+# (table, columns) -> type oids. Builtin types have the same oids in every database and schema.
+_COPY_TYPES: dict[tuple[str, tuple[str, ...]], tuple[int, ...]] = {}
+
+
+def _column_types(connection: Connection, table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
+    """The columns' type oids as the database has them, JSON as text: our JSON values are text already, and
+    json's binary form is its text."""
+    key = (table.name, columns)
+    if key not in _COPY_TYPES:
+        rows = connection.exec_driver_sql(
+            "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0",
+            (connection.dialect.identifier_preparer.format_table(table),),
+        ).all()
+        oids = {name: oid for name, oid in rows}
+        _COPY_TYPES[key] = tuple(_TEXT_OID if oids[name] == _JSON_OID else oids[name] for name in columns)
+    return _COPY_TYPES[key]
