@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -250,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {phase.name} | {phase.events} | {phase.seconds:.3f} | {phase.rate:.0f} |")
         if args.repeat > 1:
             print(f"  all rounds: raw {[round(p.rate) for p in raws]}, ingest {[round(p.rate) for p in ingests]}")
+            # Each round's own ratio: on a shared machine both phases of a round see much the same load.
+            ratios = sorted(i.rate / r.rate for r, i in zip(raws, ingests, strict=True))
+            print(
+                f"  ratio within a round: min {ratios[0]:.2f}, median {statistics.median(ratios):.2f}, "
+                f"max {ratios[-1]:.2f}"
+            )
         print(f"ingest_rate={best.rate:.0f} raw_rate={raw.rate:.0f} ratio={best.rate / raw.rate:.2f}")
     return 0
 
