@@ -29,6 +29,7 @@ from protocol.topics import acks_topic, events_topic, parse_topic
 from server.config import normalise_db_url
 from server.credentials import add_credential
 from server.db import make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.registry import add_device, add_guard
 
 STALL_S = 20.0  # no progress for this long: the broker dropped messages or ingest is stuck
@@ -103,7 +104,7 @@ def register(engine: Engine, site: str, terminals: int) -> dict[str, str]:
     of a working site.
     """
     sessions = make_sessionmaker(engine)
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     secrets = {}
     with sessions() as session:
         for i in range(terminals):

@@ -38,6 +38,7 @@ def settings_for(args: argparse.Namespace):
         mqtt_url=getattr(args, "mqtt", None),
         bind=getattr(args, "bind", None),
         share_group=getattr(args, "share_group", None),
+        ingest_client_id=getattr(args, "client_id", None),
     )
 
 
@@ -294,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_flags(p)
     p.add_argument("--mqtt", help="mqtt://host:port (env GUARDPOST_MQTT)")
     p.add_argument("--share-group", help="MQTT shared-subscription group, to run several ingest processes")
+    p.add_argument(
+        "--client-id",
+        help="MQTT client id, which names the broker session that keeps events while ingest is down "
+        "(env GUARDPOST_INGEST_CLIENT_ID; default guardpost-ingest; one per process in a share group)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("agent", help="run a gate terminal")

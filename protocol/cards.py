@@ -1,4 +1,7 @@
-"""Card and certificate numbers: normalise, mask for logs and events, and digest for terminal lookups."""
+"""Card and certificate numbers: normalise, mask for logs and events, and digest for terminal lookups.
+
+(The server's own lookup digests are keyed with the server key: server/lookup_digests.py.)
+"""
 
 from __future__ import annotations
 
@@ -79,11 +82,6 @@ def mask_card_number(number: str) -> str:
     if len(number) >= 4:
         return MASK * (len(number) - 2) + number[-2:]
     return MASK * len(number)
-
-
-def number_sha256(number: str) -> str:
-    """Unkeyed SHA-256 of the normalised number: the server's uniqueness key for a credential."""
-    return hashlib.sha256(normalise_card_number(number).encode("ascii")).hexdigest()
 
 
 def card_digest(number: str, site_salt: str) -> str:

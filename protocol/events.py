@@ -98,7 +98,8 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err.get('msg', 'invalid')}"
 
 
-def _load_json(payload: bytes | str) -> Any:
+def load_json(payload: bytes | str) -> Any:
+    """The JSON value of a payload within the size limit, or a ProtocolError (oversized, malformed_json)."""
     raw = payload.encode("utf-8") if isinstance(payload, str) else payload
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise ProtocolError("oversized", f"payload is {len(raw)} bytes, limit is {MAX_PAYLOAD_BYTES}")
@@ -110,13 +111,18 @@ def _load_json(payload: bytes | str) -> Any:
 
 def parse_event(payload: bytes | str) -> tuple[Event, dict[str, Any]]:
     """Parse and validate an event payload; returns the model and the raw dict its signature covers."""
-    data = _load_json(payload)
+    data = load_json(payload)
+    return validate_event(data), data
+
+
+def validate_event(data: Any) -> Event:
+    """The event a parsed JSON value holds, or a ProtocolError saying what is wrong with it."""
     if not isinstance(data, dict):
         raise ProtocolError("invalid_schema", "payload is not a JSON object")
     if data.get("schema") != EVENT_SCHEMA:
         raise ProtocolError("unsupported_schema", f"schema is {data.get('schema')!r}, expected {EVENT_SCHEMA!r}")
     try:
-        return Event.model_validate(data), data
+        return Event.model_validate(data)
     except ValidationError as exc:
         raise ProtocolError("invalid_schema", _first_error(exc)) from None
 
@@ -191,7 +197,7 @@ def build_ack(event_ids: list[str]) -> bytes:
 
 
 def parse_ack(payload: bytes) -> list[str]:
-    data = _load_json(payload)
+    data = load_json(payload)
     if not isinstance(data, dict) or data.get("schema") != ACK_SCHEMA:
         raise ProtocolError("unsupported_schema", f"ack schema must be {ACK_SCHEMA!r}")
     ids = data.get("event_ids")
@@ -205,7 +211,7 @@ def build_status(state: Literal["online", "offline"]) -> bytes:
 
 
 def parse_status(payload: bytes) -> str:
-    data = _load_json(payload)
+    data = load_json(payload)
     if (
         not isinstance(data, dict)
         or data.get("schema") != STATUS_SCHEMA
@@ -237,7 +243,7 @@ def build_heartbeat(**fields: Any) -> bytes:
 
 
 def parse_heartbeat(payload: bytes) -> Heartbeat:
-    data = _load_json(payload)
+    data = load_json(payload)
     try:
         return Heartbeat.model_validate(data)
     except ValidationError as exc:

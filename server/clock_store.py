@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from server.clock_correction import (
@@ -24,7 +25,9 @@ from server.clock_correction import (
     reference,
 )
 from server.ingest_rules import AcceptedEvent, HeartbeatUpdate
-from server.models import Event, Finding, Terminal
+from server.ingest_terminals import TerminalRow
+from server.models import Event, Finding
+from server.sql_batch import among, listed
 
 RESOLVED_BY = "ingest"
 Boot = tuple[str, str]  # (device_id, boot_id)
@@ -32,7 +35,7 @@ Boot = tuple[str, str]  # (device_id, boot_id)
 
 def check_clocks(
     session: Session,
-    terminals: Mapping[str, Terminal],
+    terminals: Mapping[str, TerminalRow],
     events: Sequence[tuple[AcceptedEvent, datetime]],
     heartbeats: Sequence[HeartbeatUpdate],
     now: datetime,
@@ -59,7 +62,7 @@ def check_clocks(
     keys = {finding_key(*boot): boot for boot in needing | moments.keys()}
     if not keys:
         return {}
-    findings = {f.key: f for f in session.scalars(select(Finding).where(Finding.key.in_(sorted(keys))))}
+    findings = _findings(session, keys)
     open_boots = {keys[k] for k, f in findings.items() if f.resolved_at is None}
     refs: dict[Boot, list[ClockReference]] = {}
     for boot in needing | (open_boots & moments.keys()):
@@ -88,8 +91,24 @@ def check_clocks(
     return verdicts
 
 
+def _findings(session: Session, keys: Iterable[str]) -> dict[str, Finding]:
+    """The clock findings with these keys; one Core read, ORM objects only for the few that exist."""
+    session.flush()  # Core reads do not autoflush
+    connection = session.connection()
+    dialect = connection.dialect.name
+    found = list(connection.scalars(_keys_query(dialect), {"keys": listed(keys, dialect)}))
+    if not found:
+        return {}
+    return {f.key: f for f in session.scalars(select(Finding).where(Finding.key.in_(found)))}
+
+
+@cache
+def _keys_query(dialect: str) -> Select:
+    return select(Finding.key).where(among(Finding.key, "keys", dialect))
+
+
 def _references(
-    terminal: Terminal | None, boot: Boot, moments: Iterable[tuple[datetime, float]]
+    terminal: TerminalRow | None, boot: Boot, moments: Iterable[tuple[datetime, float]]
 ) -> list[ClockReference]:
     """This batch's synced moments of the boot, and the terminal's last heartbeat if it dates the same boot."""
     device_id, boot_id = boot

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from server.guard_records import certificate_statuses
-from server.models import Assignment, Event, Finding, Terminal
+from server.guard_records import status_on
+from server.models import Assignment, Credential, Event, Finding, Terminal
+from server.sql_batch import among, listed
 
 PUNCH_TYPES = ("check_in", "check_out", "patrol")
 
@@ -33,13 +36,8 @@ def event_findings(session: Session, events: Iterable[Event]) -> list[Finding]:
     punches = [e for e in events if e.type in PUNCH_TYPES and e.guard_id is not None]
     found: list[Finding] = []
     if punches:
-        guard_ids = sorted({e.guard_id for e in punches})
-        statuses = certificate_statuses(session, guard_ids, max(e.captured_at for e in punches).date())
-        postings = session.execute(
-            select(Assignment.guard_id, Assignment.site_id, Assignment.start, Assignment.end).where(
-                Assignment.guard_id.in_(guard_ids)
-            )
-        ).all()
+        today = max(e.captured_at for e in punches).date()
+        statuses, postings = _registry(session, {e.guard_id for e in punches}, today)
         seen: set[tuple[str, str, str]] = set()
         for e in punches:
             day = e.captured_at.date().isoformat()
@@ -52,8 +50,8 @@ def event_findings(session: Session, events: Iterable[Event]) -> list[Finding]:
                 detail = f"guard {e.guard_id} checked in at {e.site_id} with a {status} guard certificate"
                 found.append(_finding(f"certificate_{status}", f"cert:{e.guard_id}:{day}", "violation", detail, e))
             posted = any(
-                g == e.guard_id and s == e.site_id and start <= e.captured_at and (end is None or end > e.captured_at)
-                for g, s, start, end in postings
+                s == e.site_id and start <= e.captured_at and (end is None or end > e.captured_at)
+                for s, start, end in postings.get(e.guard_id, ())
             )
             if not posted:
                 detail = f"guard {e.guard_id} checked in at {e.site_id}, where they are not posted"
@@ -63,7 +61,9 @@ def event_findings(session: Session, events: Iterable[Event]) -> list[Finding]:
     for e in events:
         if e.type != "denied":
             continue
-        candidate = (e.payload or {}).get("candidate_guard_id") if isinstance(e.payload, dict) else None
+        # The payload as the ORM reads it (a dict) or as ingest stores it (JSON text).
+        payload = json.loads(e.payload) if isinstance(e.payload, str) else e.payload
+        candidate = payload.get("candidate_guard_id") if isinstance(payload, dict) else None
         if candidate:
             detail = f"near miss at {e.device_id}: looked like {candidate} (distance {e.distance}); confirm or reject"
             found.append(
@@ -72,6 +72,35 @@ def event_findings(session: Session, events: Iterable[Event]) -> list[Finding]:
         else:
             found.append(_finding("unknown_face", f"unknown:{e.event_id}", "warning", f"refused at {e.device_id}", e))
     return found
+
+
+def _registry(
+    session: Session, guard_ids: set[str], today: date
+) -> tuple[dict[str, str], dict[str, list[tuple[str, datetime, datetime | None]]]]:
+    """Certificate status and postings of these guards: two Core reads (ingest makes them once per batch)."""
+    session.flush()  # Core reads do not autoflush
+    connection = session.connection()
+    dialect = connection.dialect.name
+    certificates, postings_query = _registry_queries(dialect)
+    params = {"guards": listed(guard_ids, dialect)}
+    held: dict[str, list[tuple[date | None, date | None]]] = {g: [] for g in guard_ids}
+    for guard_id, issued_on, valid_until in connection.execute(certificates, params):
+        held[guard_id].append((issued_on, valid_until))
+    postings: dict[str, list[tuple[str, datetime, datetime | None]]] = {}
+    for guard_id, site_id, start, end in connection.execute(postings_query, params):
+        postings.setdefault(guard_id, []).append((site_id, start, end))
+    return {g: status_on(dates, today) for g, dates in held.items()}, postings
+
+
+@cache
+def _registry_queries(dialect: str) -> tuple[Select, Select]:
+    certificates = select(Credential.guard_id, Credential.issued_on, Credential.valid_until).where(
+        among(Credential.guard_id, "guards", dialect), Credential.kind == "certificate"
+    )
+    postings = select(Assignment.guard_id, Assignment.site_id, Assignment.start, Assignment.end).where(
+        among(Assignment.guard_id, "guards", dialect)
+    )
+    return certificates, postings
 
 
 def store(session: Session, findings: list[Finding]) -> int:

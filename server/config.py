@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ MQTT_FILE_ENV = {
     "mqtt_client_cert_file": "GUARDPOST_MQTT_CERT_FILE",
     "mqtt_client_key_file": "GUARDPOST_MQTT_KEY_FILE",
 }
+# Brokers must accept 1-23 letters and digits (MQTT 3.1.1 3.1.3.1); Mosquitto, EMQX and amqtt take these too.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 
 
 class ConfigError(ValueError):
@@ -44,6 +47,16 @@ def parse_bind(bind: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"bind address {bind!r} must look like host:port (set GUARDPOST_BIND)")
     return host or "127.0.0.1", int(port)
+
+
+def check_client_id(client_id: str) -> str:
+    """An MQTT client id the usual brokers accept, and safe in logs: 1-128 letters, digits or -_.:@."""
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise ConfigError(
+            f"ingest client id {client_id!r} is not valid: use 1-128 letters, digits or -_.:@ "
+            "(set --client-id or GUARDPOST_INGEST_CLIENT_ID)"
+        )
+    return client_id
 
 
 @dataclass(frozen=True)
@@ -91,4 +104,5 @@ class ServerSettings:
         from server.mqtt_auth import check_broker_auth  # imports this module
 
         check_broker_auth(settings)
+        check_client_id(settings.ingest_client_id)
         return settings

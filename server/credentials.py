@@ -4,9 +4,9 @@ Why the clear number is kept, encrypted: a terminal looks cards up by HMAC(site 
 each site has its own salt so a gallery leaked from one site says nothing about cards at another. A guard
 can be posted to a new site at any time, so the server must be able to compute a digest it has never
 computed before, and that needs the number itself. It is therefore stored with the same Fernet key as
-the face templates (useless without the key file) next to an unkeyed SHA-256 that enforces uniqueness
-without decrypting every row. The number never leaves the server in clear: galleries carry digests,
-events and logs the masked form.
+the face templates (useless without the key file) next to a digest keyed with the server key
+(server/lookup_digests.py) that enforces uniqueness without decrypting every row. The number never
+leaves the server in clear: galleries carry digests, events and logs the masked form.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from protocol.cards import card_digest, mask_card_number, normalise_card_number, number_sha256
+from protocol.cards import card_digest, mask_card_number, normalise_card_number
 from server.config import ConfigError
+from server.lookup_digests import lookup_keys
 from server.models import Credential, Guard, utcnow
 from server.registry import RegistryError
 
@@ -53,8 +54,8 @@ def add_credential(
         raise RegistryError(
             f"{kind} {mask_card_number(number)}: valid until {valid_until} is before issued on {issued_on}"
         )
-    masked, digest = mask_card_number(number), number_sha256(number)
-    for other in session.scalars(select(Credential).where(Credential.number_digest_sha256 == digest)):
+    masked, digest = mask_card_number(number), lookup_keys(cipher).credential_number(number)
+    for other in session.scalars(select(Credential).where(Credential.number_hmac == digest)):
         if other.kind == kind:
             raise RegistryError(f"{kind} {masked} is already registered to guard {other.guard_id}")
         # The same number as another guard's card would make the gate's lookup ambiguous.
@@ -80,7 +81,7 @@ def new_credential(
         guard_id=guard_id,
         kind=kind,
         number_masked=mask_card_number(number),
-        number_digest_sha256=number_sha256(number),
+        number_hmac=lookup_keys(cipher).credential_number(number),
         number_encrypted=cipher.encrypt(number.encode("ascii")),
         issued_on=issued_on,
         valid_until=valid_until,

@@ -1,4 +1,4 @@
-"""Encryption at rest for face templates: a Fernet key read from a file or the environment."""
+"""The server key, read from a file or the environment: encryption at rest (Fernet) and the lookup-digest keys."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from cryptography.fernet import Fernet, InvalidToken
 
 from server.config import ConfigError
+from server.lookup_digests import ServerCipher
 
 KEY_ENV = "GUARDPOST_KEY"
 KEY_FILE_ENV = "GUARDPOST_KEY_FILE"
@@ -22,8 +23,8 @@ def generate_key_file(path: Path) -> None:
         fh.write(Fernet.generate_key())
 
 
-def load_cipher(key_file: Path | None = None) -> Fernet:
-    """The template cipher; fails with a readable message when no key is configured."""
+def load_cipher(key_file: Path | None = None) -> ServerCipher:
+    """The server key (a Fernet with the lookup keys); fails with a readable message when none is configured."""
     raw = os.environ.get(KEY_ENV, "").encode()
     path = key_file or (Path(os.environ[KEY_FILE_ENV]) if os.environ.get(KEY_FILE_ENV) else None)
     if not raw and path is not None:
@@ -37,7 +38,7 @@ def load_cipher(key_file: Path | None = None) -> Fernet:
             f"(create one with 'guardpost keygen FILE') or {KEY_ENV}"
         )
     try:
-        return Fernet(raw)
+        return ServerCipher(raw)
     except ValueError:
         raise ConfigError("the template key is not a valid key; create one with 'guardpost keygen FILE'") from None
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.ids import id_number_sha256, validate_resident_id
+from server.ids import validate_resident_id
+from server.lookup_digests import lookup_keys
 from server.models import Assignment, Company, Credential, Guard, Site, utcnow
 from server.registry import RegistryError
 
@@ -28,13 +30,17 @@ class TrajectoryEntry:
     end: datetime | None
 
 
-def guard_by_id_number(session: Session, raw: str) -> Guard | None:
-    """The guard registered with this resident ID number (as an ID-card reader returns it), if any."""
+def guard_by_id_number(session: Session, cipher: Fernet, raw: str) -> Guard | None:
+    """The guard registered with this resident ID number (as an ID-card reader returns it), if any.
+
+    ``cipher`` is the server key, which keys the digests the lookup compares.
+    """
     try:
         number = validate_resident_id(raw).number
     except ValueError:
         return None
-    return session.scalar(select(Guard).where(Guard.id_number_sha256 == id_number_sha256(number)))
+    digest = lookup_keys(cipher).id_number(number)
+    return session.scalar(select(Guard).where(Guard.id_number_hmac == digest))
 
 
 def _guard(session: Session, guard_id: str) -> Guard:
@@ -62,10 +68,11 @@ def certificate_statuses(
     )
     for guard_id, issued_on, valid_until in session.execute(query):
         dates[guard_id].append((issued_on, valid_until))
-    return {guard_id: _status(held, today) for guard_id, held in dates.items()}
+    return {guard_id: status_on(held, today) for guard_id, held in dates.items()}
 
 
-def _status(certificates: list[tuple[date | None, date | None]], today: date) -> CertificateStatus:
+def status_on(certificates: list[tuple[date | None, date | None]], today: date) -> CertificateStatus:
+    """The status that certificates held with these (issued_on, valid_until) dates give on ``today``."""
     # A certificate dated after today is not held yet: it neither licenses the guard nor has expired.
     issued = [until for since, until in certificates if since is None or since <= today]
     if any(until is None or until >= today for until in issued):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -11,6 +10,7 @@ from typing import Literal
 from cryptography.fernet import Fernet
 
 from protocol.cards import mask_card_number, resident_id_check_character
+from server.lookup_digests import lookup_keys
 
 Sex = Literal["male", "female"]
 
@@ -85,16 +85,14 @@ def validate_resident_id(raw: str, today: date | None = None) -> ResidentId:
     return ResidentId(number=number, birth_date=born, sex=sex, area_code=number[:6])
 
 
-def id_number_sha256(number: str) -> str:
-    """The uniqueness key of a validated resident ID number (one person, one guard record)."""
-    return hashlib.sha256(number.encode("ascii")).hexdigest()
-
-
 def id_number_columns(cipher: Fernet, resident: ResidentId) -> dict[str, object]:
-    """Guard columns for an ID number: ciphertext, hash, masked form, and the birth date and sex it encodes."""
+    """Guard columns for an ID number: ciphertext, keyed digest, masked form, and the birth date and sex it encodes.
+
+    ``cipher`` is the server key (``server.crypto.load_cipher``), which also keys the digest.
+    """
     return {
         "id_number_encrypted": cipher.encrypt(resident.number.encode("ascii")),
-        "id_number_sha256": id_number_sha256(resident.number),
+        "id_number_hmac": lookup_keys(cipher).id_number(resident.number),
         "id_number_masked": resident.masked,
         "birth_date": resident.birth_date,
         "sex": resident.sex,

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from protocol.cards import mask_card_number, normalise_card_number, number_sha256
+from protocol.cards import mask_card_number, normalise_card_number
 from server.credentials import new_credential
-from server.ids import ResidentId, id_number_columns, id_number_sha256, validate_resident_id
+from server.ids import ResidentId, id_number_columns, validate_resident_id
 from server.import_fields import TEXT_HINT, Errors, Fields, RowError
+from server.lookup_digests import LookupKeys, lookup_keys
 from server.models import Assignment, Company, Credential, Guard, Site, utcnow
 from server.tabular import Table, TableError, read_table, read_table_file
 
@@ -139,7 +140,7 @@ def import_guards(
     for row in table.rows:
         rows.append(_parse_guard(Fields(row, errors), today))
         tick()
-    site_companies = _check_guards(session, rows, errors)
+    site_companies = _check_guards(session, lookup_keys(cipher), rows, errors)
     if errors:
         raise ImportRejected(errors.report(table.columns))
     if not dry_run:
@@ -218,29 +219,29 @@ def first_seen(errors: Errors, seen: dict[str, int], key: str | None, line: int,
         seen[key] = line
 
 
-def _check_guards(session: Session, rows: list[_GuardRow], errors: Errors) -> dict[str, str | None]:
+def _check_guards(session: Session, keys: LookupKeys, rows: list[_GuardRow], errors: Errors) -> dict[str, str | None]:
     """In-file duplicates and conflicts with the database; returns each named site's guarding company."""
     ids, people, certificates = {}, {}, {}
     for r in rows:
         first_seen(errors, ids, r.guard_id, r.line, "guard_id", f"guard {r.guard_id}")
-        person = id_number_sha256(r.resident.number) if r.resident else None
+        person = keys.id_number(r.resident.number) if r.resident else None
         first_seen(
             errors, people, person, r.line, "id_number", f"the same ID number ({r.resident and r.resident.masked})"
         )
-        certificate = number_sha256(r.certificate) if r.certificate else None
+        certificate = keys.credential_number(r.certificate) if r.certificate else None
         masked = r.certificate and mask_card_number(r.certificate)
         first_seen(errors, certificates, certificate, r.line, "certificate_number", f"certificate {masked}")
     existing = lookup(session, Guard.guard_id, Guard.guard_id, ids)
-    owners = lookup(session, Guard.id_number_sha256, Guard.guard_id, people)
-    holders = lookup(session, Credential.number_digest_sha256, Credential.guard_id, certificates)
+    owners = lookup(session, Guard.id_number_hmac, Guard.guard_id, people)
+    holders = lookup(session, Credential.number_hmac, Credential.guard_id, certificates)
     companies = lookup(session, Company.company_id, Company.company_id, (r.company_id for r in rows))
     sites = lookup(session, Site.site_id, Site.company_id, (s for r in rows for s in r.site_ids))
     for r in rows:
         if r.guard_id in existing:
             errors.add(r.line, "guard_id", f"guard {r.guard_id} already exists")
-        if r.resident is not None and (owner := owners.get(id_number_sha256(r.resident.number))):
+        if r.resident is not None and (owner := owners.get(keys.id_number(r.resident.number))):
             errors.add(r.line, "id_number", f"ID number {r.resident.masked} is already registered to guard {owner}")
-        if r.certificate is not None and (holder := holders.get(number_sha256(r.certificate))):
+        if r.certificate is not None and (holder := holders.get(keys.credential_number(r.certificate))):
             masked = mask_card_number(r.certificate)
             errors.add(r.line, "certificate_number", f"{masked} is already registered to guard {holder}")
         if r.company_id is not None and r.company_id not in companies:

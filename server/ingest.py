@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.faults import crash_point
+from server import ingest_terminals
 from server.ingest_rules import Refused, TerminalInfo, Verdict, check_message, device_of
 from server.ingest_store import Message, Outcome, reject_row, store_batch
-from server.models import Terminal, utcnow
+from server.ingest_terminals import TerminalRow
+from server.models import utcnow
 
 __all__ = ["DatabaseDown", "Ingestor", "Message", "Outcome"]
 
@@ -73,7 +75,7 @@ class Ingestor:
             if session.get_bind().dialect.name == "sqlite":
                 # Take the write lock before reading what we will update: another process may be writing too.
                 session.execute(text("BEGIN IMMEDIATE"))
-            terminals = _lock_terminals(session, devices)
+            terminals = ingest_terminals.lock(session.connection(), devices)
             fresh = {d: _info(t) for d, t in terminals.items()}
             self._terminals.update(fresh)
             for gone in devices - fresh.keys():
@@ -86,6 +88,7 @@ class Ingestor:
                     for message, verdict in zip(messages, verdicts, strict=True)
                 ]
             outcomes = store_batch(session, messages, verdicts, terminals, utcnow())
+            ingest_terminals.write(session.connection(), terminals.values())
             crash_point("ingest_before_commit")
             session.commit()
         return outcomes
@@ -98,16 +101,7 @@ class Ingestor:
         return Outcome(kind="reject", reject_reason="internal_error", device_id=device_id)
 
 
-def _lock_terminals(session: Session, device_ids: Iterable[str]) -> dict[str, Terminal]:
-    """The batch's terminals, locked in a fixed order so concurrent ingest processes queue instead of deadlocking."""
-    ids = sorted(device_ids)
-    if not ids:
-        return {}
-    query = select(Terminal).where(Terminal.device_id.in_(ids)).order_by(Terminal.device_id).with_for_update()
-    return {t.device_id: t for t in session.scalars(query)}
-
-
-def _info(terminal: Terminal) -> TerminalInfo:
+def _info(terminal: TerminalRow) -> TerminalInfo:
     return TerminalInfo(terminal.device_id, terminal.site_id, terminal.secret, terminal.enabled)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from protocol.events import Event as WireEvent
-from protocol.events import Heartbeat, ProtocolError, parse_event, parse_heartbeat, parse_status, verify_event
+from protocol.event_check import EventFacts, read_event, signature_matches
+from protocol.events import Heartbeat, ProtocolError, parse_heartbeat, parse_status
 from protocol.topics import TopicAddress, TopicError, parse_topic
 
 EXCERPT_CHARS = 2000
@@ -47,19 +47,20 @@ class HeartbeatUpdate:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class AcceptedEvent:
-    """A verified event; ``text`` is its payload as received (valid UTF-8 JSON), stored as is."""
+class AcceptedEvent(NamedTuple):
+    """A verified event; ``text`` is its payload as received (valid UTF-8 JSON), stored as is.
+
+    A NamedTuple: one is built per event on ingest's hot path.
+    """
 
     device_id: str
     site_id: str
-    event: WireEvent
-    raw: dict[str, Any]
+    event: EventFacts
     text: str
-    event_id: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "event_id", str(self.event.event_id))  # the canonical (lower-case) form
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id  # the canonical (lower-case) form
 
 
 Verdict = Refused | StatusUpdate | HeartbeatUpdate | AcceptedEvent
@@ -121,11 +122,12 @@ def check_message(topic: str, payload: bytes, terminal: TerminalInfo | None) -> 
 
 
 def _event(terminal: TerminalInfo, topic: str, payload: bytes) -> Verdict:
-    event, raw = parse_event(payload)
+    read = read_event(payload)
+    event = read.facts
     if event.device_id != terminal.device_id or event.site_id != terminal.site_id:
         detail = f"payload says {event.site_id}/{event.device_id} but was published on {topic}"
         return Refused("topic_mismatch", detail, terminal.device_id)
-    if not verify_event(raw, terminal.secret):
+    if not signature_matches(read, terminal.secret):
         detail = f"signature does not match terminal {terminal.device_id}'s secret"
         return Refused("bad_signature", detail, terminal.device_id)
-    return AcceptedEvent(terminal.device_id, terminal.site_id, event, raw, payload.decode("utf-8"))
+    return AcceptedEvent(terminal.device_id, terminal.site_id, event, payload.decode("utf-8"))

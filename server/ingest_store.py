@@ -10,10 +10,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from types import SimpleNamespace
-from typing import Any, NamedTuple
+from functools import cache
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from server.bulk_insert import insert_rows
@@ -23,8 +23,10 @@ from server.compliance import event_findings
 from server.compliance import store as store_findings
 from server.duty.service import dirty_days_for_events, mark_dirty
 from server.ingest_rules import AcceptedEvent, HeartbeatUpdate, Refused, StatusUpdate, Verdict, clean_text, excerpt
-from server.models import Event, Reject, Terminal
+from server.ingest_terminals import TerminalRow
+from server.models import Event, Reject
 from server.sequence_store import track_sequences
+from server.sql_batch import among, listed
 
 log = logging.getLogger("guardpost.ingest")
 
@@ -36,6 +38,29 @@ class Message(NamedTuple):
     topic: str
     payload: bytes
     received_at: datetime
+
+
+class EventRow(NamedTuple):
+    """A new row of the events table (fields named as its columns); compliance and duty days read it too."""
+
+    event_id: str
+    device_id: str
+    site_id: str
+    seq: int
+    type: str
+    method: str
+    guard_id: str | None
+    captured_at: datetime  # naive UTC, as every stored time
+    clock_synced: bool
+    received_at: datetime
+    corrected_at: datetime | None
+    clock_status: str
+    boot_id: str | None
+    monotonic_s: float | None
+    distance: float | None
+    margin: float | None
+    liveness: str | None
+    payload: str  # JSON text: stored as received, not serialised a second time
 
 
 class Outcome(NamedTuple):
@@ -67,7 +92,7 @@ def store_batch(
     session: Session,
     messages: Sequence[Message],
     verdicts: Sequence[Verdict],
-    terminals: Mapping[str, Terminal],
+    terminals: Mapping[str, TerminalRow],
     now: datetime,
 ) -> list[Outcome]:
     """Add everything the verdicts say to ``session`` (the caller commits); an outcome per message, in order."""
@@ -131,7 +156,7 @@ def _store_events(
     session: Session,
     received: list[tuple[AcceptedEvent, datetime]],
     clocks: Mapping[int, ClockVerdict],
-    terminals: Mapping[str, Terminal],
+    terminals: Mapping[str, TerminalRow],
     now: datetime,
 ) -> None:
     if not received:
@@ -143,46 +168,49 @@ def _store_events(
         seqs[accepted.device_id].append(accepted.event.seq)
         _seen(terminals[accepted.device_id], received_at)
     track_sequences(session, terminals, seqs, now)
-    # Compliance findings and the duty days to recompute read events by attribute; rows are not ORM objects.
-    stored = [
-        SimpleNamespace(**(row | {"payload": accepted.raw})) for row, (accepted, _r) in zip(rows, received, strict=True)
-    ]
-    store_findings(session, event_findings(session, stored))
-    mark_dirty(session, dirty_days_for_events(session, stored))
+    store_findings(session, event_findings(session, rows))
+    mark_dirty(session, dirty_days_for_events(session, rows))
 
 
 def stored_event_ids(session: Session, event_ids: set[str]) -> set[str]:
     """Which of these ids are stored already: one query per batch."""
-    return set(session.scalars(select(Event.event_id).where(Event.event_id.in_(sorted(event_ids)))))
+    connection = session.connection()
+    dialect = connection.dialect.name
+    return set(connection.scalars(_stored_query(dialect), {"ids": listed(event_ids, dialect)}))
 
 
-def _seen(terminal: Terminal, received_at: datetime) -> None:
+@cache
+def _stored_query(dialect: str) -> Select:
+    return select(Event.event_id).where(among(Event.event_id, "ids", dialect))
+
+
+def _seen(terminal: TerminalRow, received_at: datetime) -> None:
     if terminal.last_seen_at is None or terminal.last_seen_at < received_at:
         terminal.last_seen_at = received_at
 
 
-def _row(accepted: AcceptedEvent, received_at: datetime, clock: ClockVerdict | None) -> dict[str, Any]:
-    event, match = accepted.event, accepted.event.match
+def _row(accepted: AcceptedEvent, received_at: datetime, clock: ClockVerdict | None) -> EventRow:
+    event = accepted.event
     captured_at = naive_utc(event.captured_at)
-    if clock is None:  # a synced clock: the terminal's time is the time
-        clock = ClockVerdict(SYNCED, captured_at)
-    return {
-        "event_id": accepted.event_id,
-        "device_id": event.device_id,
-        "site_id": event.site_id,
-        "seq": event.seq,
-        "type": event.type,
-        "method": event.method,
-        "guard_id": event.guard_id,
-        "captured_at": captured_at,
-        "clock_synced": event.clock_synced,
-        "received_at": received_at,
-        "corrected_at": clock.corrected_at,
-        "clock_status": clock.status,
-        "boot_id": event.boot_id,
-        "monotonic_s": event.monotonic_s,
-        "distance": match.distance if match else None,
-        "margin": match.margin if match else None,
-        "liveness": match.liveness if match else None,
-        "payload": accepted.text,  # JSON text: stored as received, not serialised a second time
-    }
+    # No verdict: a synced clock, whose time is the time.
+    corrected_at, status = (captured_at, SYNCED) if clock is None else (clock.corrected_at, clock.status)
+    return EventRow(
+        event.event_id,
+        event.device_id,
+        event.site_id,
+        event.seq,
+        event.type,
+        event.method,
+        event.guard_id,
+        captured_at,
+        event.clock_synced,
+        received_at,
+        corrected_at,
+        status,
+        event.boot_id,
+        event.monotonic_s,
+        event.distance,
+        event.margin,
+        event.liveness,
+        accepted.text,
+    )

@@ -59,9 +59,9 @@ class BatchWriter:
         ingestor: Ingestor,
         *,
         publish: Callable[[str, bytes], object],
-        ack: Callable[[Pending], object],
+        ack: Callable[[list[Pending]], object],
         capacity: int,
-        max_batch: int = 200,
+        max_batch: int = 500,
         max_wait_s: float = 0.05,
         quiet_s: float = 0.005,
         stats_every_s: float = 60.0,
@@ -175,7 +175,7 @@ class BatchWriter:
             delay = min(delay * 2, DB_RETRY_MAX_S)
 
     def _acknowledge(self, batch: list[Pending], outcomes: list[Outcome]) -> None:
-        """Terminal acks first (one message per terminal per batch), then the broker's PUBACKs."""
+        """Terminal acks first (one message per terminal per batch), then the broker's PUBACKs, all at once."""
         ids: dict[tuple[str, str], list[str]] = defaultdict(list)
         for outcome in outcomes:
             if outcome.ack_event_id and outcome.site_id and outcome.device_id:
@@ -184,5 +184,4 @@ class BatchWriter:
         for (site_id, device_id), event_ids in ids.items():
             for start in range(0, len(event_ids), MAX_ACK_IDS):
                 self._publish(acks_topic(site_id, device_id), build_ack(event_ids[start : start + MAX_ACK_IDS]))
-        for pending in batch:
-            self._ack(pending)
+        self._ack(batch)

@@ -121,11 +121,12 @@ class Guard(Base):
     __table_args__ = (CheckConstraint("sex IN ('male', 'female')", name="ck_guards_sex"),)
     guard_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    # The resident ID number is personal data: kept encrypted with the server key (Fernet), with an
-    # unkeyed SHA-256 so one person cannot be registered twice without decrypting every row, and a
-    # masked form (110105********1234) for screens, logs and exports. Birth date and sex come from it.
+    # The resident ID number is personal data: kept encrypted with the server key (Fernet), with a keyed
+    # digest (server/lookup_digests.py) so one person cannot be registered twice without decrypting every
+    # row, and a masked form (110105********1234) for screens, logs and exports. Birth date and sex come
+    # from it. The digest's column keeps its first name; since migration 0008 it holds an HMAC-SHA256.
     id_number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    id_number_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    id_number_hmac: Mapped[str | None] = mapped_column("id_number_sha256", String(64), unique=True, nullable=True)
     id_number_masked: Mapped[str | None] = mapped_column(String(32), nullable=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
@@ -177,7 +178,8 @@ class Credential(Base):
     guard_id: Mapped[str] = mapped_column(ForeignKey("guards.guard_id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     number_masked: Mapped[str] = mapped_column(String(64))
-    number_digest_sha256: Mapped[str] = mapped_column(String(64))
+    # Keyed digest (server/lookup_digests.py); the column keeps its first name, an HMAC-SHA256 since 0008.
+    number_hmac: Mapped[str] = mapped_column("number_digest_sha256", String(64))
     number_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     valid_until: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -21,7 +21,9 @@ from server.config import ServerSettings, parse_mqtt_url
 from server.ingest import Ingestor, Message
 from server.ingest_writer import BatchWriter, Pending
 from server.models import utcnow
+from server.mqtt_acks import ack_all
 from server.mqtt_auth import configure_broker_auth
+from server.paho_speedups import install as install_paho_speedups
 
 log = logging.getLogger("guardpost.ingest")
 SUBSCRIBED_KINDS = ("events", "status", "heartbeat")
@@ -53,11 +55,12 @@ class IngestService:
         sessions: sessionmaker[Session],
         *,
         persistent: bool = True,
-        max_batch: int = 200,
+        max_batch: int = 500,
         max_wait_s: float = 0.05,
         stats_every_s: float = 60.0,
     ):
         self._settings = settings
+        install_paho_speedups()  # ~10 us less per MQTT 5 message on the thread that reads the broker
         self._client_id, own_id = session_identity(settings)
         self._persistent = persistent and own_id
         self._stopping = threading.Event()
@@ -184,9 +187,16 @@ class IngestService:
         if self.client is not None:
             self.client.publish(topic, payload, qos=1)
 
-    def _broker_ack(self, pending: Pending) -> None:
-        if self.client is not None and pending.qos > 0 and pending.generation == self._generation:
-            self.client.ack(pending.mid, pending.qos)
+    def _broker_ack(self, batch: list[Pending]) -> None:
+        if self.client is None:
+            return
+        # Mids from before the broker forgot our session mean nothing to it; QoS 0 needs no ack.
+        current = [p for p in batch if p.qos > 0 and p.generation == self._generation]
+        if all(p.qos == 1 for p in current):
+            ack_all(self.client, [p.mid for p in current])
+        else:  # QoS 2, which our QoS 1 subscriptions never get: paho's own way, one by one
+            for p in current:
+                self.client.ack(p.mid, p.qos)
 
 
 def run_forever(service: IngestService, stop: threading.Event) -> None:

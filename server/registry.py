@@ -18,7 +18,8 @@ from protocol.cards import mask_card_number
 from protocol.gallery import build_gallery
 from protocol.topics import check_id
 from server.crypto import decrypt_template, encrypt_template
-from server.ids import id_number_columns, id_number_sha256, validate_resident_id
+from server.ids import id_number_columns, validate_resident_id
+from server.lookup_digests import lookup_keys
 from server.models import Assignment, Company, FaceTemplate, Guard, Post, Site, Terminal, utcnow
 
 
@@ -103,9 +104,8 @@ def add_guard(
             resident = validate_resident_id(id_number, today)
         except ValueError as exc:
             raise RegistryError(f"guard {guard_id}: {exc}") from None
-        other = session.scalar(
-            select(Guard.guard_id).where(Guard.id_number_sha256 == id_number_sha256(resident.number))
-        )
+        digest = lookup_keys(cipher).id_number(resident.number)  # type: ignore[arg-type]
+        other = session.scalar(select(Guard.guard_id).where(Guard.id_number_hmac == digest))
         if other is not None:
             raise RegistryError(f"resident ID number {resident.masked} is already registered to guard {other}")
         identity = id_number_columns(cipher, resident)  # type: ignore[arg-type]

@@ -8,20 +8,21 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.models import Finding, Terminal
+from server.ingest_terminals import TerminalRow
+from server.models import Finding
 from server.sequence import GAP_KIND, Gap, advance, parse_gap_key, remaining
 
 RESOLVED_BY = "ingest"
 
 
 def track_sequences(
-    session: Session, terminals: Mapping[str, Terminal], seqs_by_device: Mapping[str, Iterable[int]], now: datetime
+    session: Session, terminals: Mapping[str, TerminalRow], seqs_by_device: Mapping[str, Iterable[int]], now: datetime
 ) -> None:
     """Account for newly stored events: move each terminal's ``last_seq``, open, narrow and resolve gap findings.
 
     Callers hold the terminals' rows locked, so two ingest processes never judge one terminal's seqs at once.
     """
-    wanted: list[tuple[Terminal, Gap, datetime]] = []
+    wanted: list[tuple[TerminalRow, Gap, datetime]] = []
     older: dict[str, set[int]] = {}
     for device_id, seqs in seqs_by_device.items():
         terminal = terminals[device_id]
@@ -37,10 +38,10 @@ def track_sequences(
 
 
 def _fill(
-    session: Session, terminals: Mapping[str, Terminal], older: Mapping[str, set[int]], now: datetime
-) -> list[tuple[Terminal, Gap, datetime]]:
+    session: Session, terminals: Mapping[str, TerminalRow], older: Mapping[str, set[int]], now: datetime
+) -> list[tuple[TerminalRow, Gap, datetime]]:
     """Resolve the open gaps these seqs fall into; returns what is still missing of them."""
-    still: list[tuple[Terminal, Gap, datetime]] = []
+    still: list[tuple[TerminalRow, Gap, datetime]] = []
     query = select(Finding).where(
         Finding.kind == GAP_KIND, Finding.resolved_at.is_(None), Finding.device_id.in_(sorted(older))
     )
@@ -59,7 +60,7 @@ def _fill(
     return still
 
 
-def _open(session: Session, wanted: list[tuple[Terminal, Gap, datetime]]) -> None:
+def _open(session: Session, wanted: list[tuple[TerminalRow, Gap, datetime]]) -> None:
     if not wanted:
         return
     by_key = {gap.key(terminal.device_id): (terminal, gap, since) for terminal, gap, since in wanted}

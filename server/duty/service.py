@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from server.duty.handover import handover_findings
@@ -19,6 +20,7 @@ from server.duty.tables import DutyCorrection, DutyDirty, DutyRecordRow, RosterR
 from server.models import Event, Site, utcnow
 from server.models import Finding as FindingRow
 from server.registry import RegistryError, ensure_site
+from server.sql_batch import among, insert_ignoring_duplicates, listed
 
 PUNCH_TYPES = ("check_in", "check_out", "patrol")
 SEVERITY = {"absent": "violation", "handover_gap": "violation", "unscheduled": "info"}
@@ -96,21 +98,32 @@ def import_roster(session: Session, text: str) -> int:
 
 
 def mark_dirty(session: Session, site_days: Iterable[tuple[str, date]]) -> None:
-    for site_id, day in set(site_days):
-        if session.get(DutyDirty, (site_id, day)) is None:
-            session.add(DutyDirty(site_id=site_id, date=day))
+    """Queue these sites' days for recomputation; a day already queued stays as it is (one statement)."""
+    rows = [{"site_id": site_id, "date": day, "marked_at": utcnow()} for site_id, day in sorted(set(site_days))]
+    if rows:
+        session.connection().execute(insert_ignoring_duplicates(session, DutyDirty), rows)
 
 
 def dirty_days_for_events(session: Session, events: Iterable[Event]) -> set[tuple[str, date]]:
     """A punch can belong to its local day's shifts or, for a night shift, the day before."""
-    zones = dict(session.execute(select(Site.site_id, Site.timezone)).all())
+    punches = [e for e in events if e.type in PUNCH_TYPES and e.guard_id is not None]
+    if not punches:
+        return set()
+    site_ids = {e.site_id for e in punches}
+    connection = session.connection()
+    dialect = connection.dialect.name
+    params = {"sites": listed(site_ids, dialect)}
+    zones = {site_id: zone(tz or "UTC") for site_id, tz in connection.execute(_zones_query(dialect), params)}
     days = set()
-    for event in events:
-        if event.type not in PUNCH_TYPES or event.guard_id is None:
-            continue
-        local = event.captured_at.replace(tzinfo=UTC).astimezone(zone(zones.get(event.site_id) or "UTC")).date()
-        days |= {(event.site_id, local), (event.site_id, local - timedelta(days=1))}
-    return days
+    for event in punches:
+        local = event.captured_at.replace(tzinfo=UTC).astimezone(zones.get(event.site_id) or UTC).date()
+        days.add((event.site_id, local))
+    return days | {(site_id, day - timedelta(days=1)) for site_id, day in days}
+
+
+@cache
+def _zones_query(dialect: str) -> Select:
+    return select(Site.site_id, Site.timezone).where(among(Site.site_id, "sites", dialect))
 
 
 @dataclass(frozen=True)

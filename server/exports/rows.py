@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from protocol.cards import MASK, mask_card_number
 from server.duty.shifts import Shift, instance, zone
-from server.guard_records import _status as certificate_status_on
+from server.guard_records import status_on as certificate_status_on
 
 NO_DUTY = "no_duty"  # a day without any duty record for the guard: not rostered, not seen
 # Statuses that put the guard at the site that day (a missing punch still means they were there).

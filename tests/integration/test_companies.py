@@ -12,6 +12,7 @@ from protocol.cards import resident_id_check_character
 from server import companies, registry
 from server.db import make_engine, make_sessionmaker
 from server.guard_records import guard_by_id_number, guard_certificate_status, guard_summary, trajectory
+from server.lookup_digests import ServerCipher
 from server.models import Assignment, Guard, Terminal
 from server.registry import Certificate, RegistryError
 
@@ -30,7 +31,7 @@ def sessions(db_url: str):
 
 @pytest.fixture
 def cipher() -> Fernet:
-    return Fernet(Fernet.generate_key())
+    return ServerCipher(Fernet.generate_key())
 
 
 @pytest.fixture
@@ -107,8 +108,8 @@ def test_guard_identity_is_encrypted_hashed_and_masked(world, cipher) -> None:
         assert guard.id_number_masked == number[:6] + "********" + number[-4:]
         assert number.encode() not in guard.id_number_encrypted
         assert cipher.decrypt(guard.id_number_encrypted).decode() == number
-        assert guard_by_id_number(s, number).guard_id == "G-1"
-        assert guard_by_id_number(s, resident_id(sequence="125")) is None
+        assert guard_by_id_number(s, cipher, number).guard_id == "G-1"
+        assert guard_by_id_number(s, cipher, resident_id(sequence="125")) is None
         assert number not in str(guard_summary(s, "G-1"))
     with world.begin() as s:
         with pytest.raises(

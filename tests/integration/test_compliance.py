@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from server.compliance import event_findings, store, terminal_offline_findings
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import Event, Finding, Terminal, utcnow
 from server.registry import Certificate, add_device, add_guard
 
@@ -22,7 +23,7 @@ NOW = utcnow() + timedelta(minutes=30)
 def sessions(db_url):
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     with sessions() as s:
         add_device(s, "site-a", "gate-1")
         add_guard(

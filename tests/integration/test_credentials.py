@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import date, timedelta
@@ -12,13 +13,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from protocol.cards import card_digest, number_sha256
+from protocol.cards import card_digest
 from protocol.gallery import DEVICE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_gallery
 from protocol.signing import request_signature
 from server import registry
 from server.config import ServerSettings
 from server.credentials import add_credential, credential_number, guard_credentials
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import Credential, Site
 from server.registry import RegistryError
 from server.web import create_app
@@ -33,7 +35,7 @@ class Registry:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
-        self.cipher = Fernet(Fernet.generate_key())
+        self.cipher = ServerCipher(Fernet.generate_key())
         with self.sessions.begin() as s:
             _, self.secret = registry.add_device(s, "hq", "gate-1")
             registry.add_guard(s, "g1", "Alice", sites=["hq"], face_consent=True)
@@ -66,7 +68,8 @@ def test_credential_stores_masked_number_hash_and_ciphertext_only(reg: Registry)
     with reg.sessions() as s:
         [row] = guard_credentials(s, "g1")
         assert (row.kind, row.number_masked, row.valid_until) == ("card", "GD******3456", date(2030, 1, 31))
-        assert row.number_digest_sha256 == number_sha256(CARD)
+        assert row.number_hmac == reg.cipher.lookup.credential_number(CARD)
+        assert row.number_hmac != hashlib.sha256(CARD.encode()).hexdigest()  # keyed, not a bare hash
         assert CARD.encode() not in row.number_encrypted
         assert credential_number(reg.cipher, row) == CARD
 
@@ -104,7 +107,7 @@ def test_database_enforces_uniqueness_per_kind(reg: Registry) -> None:
                 guard_id="g2",
                 kind="card",
                 number_masked=row.number_masked,
-                number_digest_sha256=row.number_digest_sha256,
+                number_hmac=row.number_hmac,
                 number_encrypted=row.number_encrypted,
             )
         )

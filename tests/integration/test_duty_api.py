@@ -13,6 +13,7 @@ from sqlalchemy import select
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.duty.service import import_roster, import_shifts, recompute
+from server.lookup_digests import ServerCipher
 from server.models import Site
 from server.registry import add_device
 from server.users import add_user
@@ -44,7 +45,7 @@ def client(db_url, month):
             "police": add_user(session, "police-1", "police", jurisdiction="广东省")[1],
         }
         session.commit()
-    app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=Fernet(Fernet.generate_key()))
+    app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=ServerCipher(Fernet.generate_key()))
     client = app.test_client()
     client.tokens = tokens
     yield client

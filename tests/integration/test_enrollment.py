@@ -17,6 +17,7 @@ from guardpost.samples import astronaut_path, grace_hopper_path
 from server import registry
 from server.db import make_engine, make_sessionmaker
 from server.enrollment import EnrollmentError, enroll_photo
+from server.lookup_digests import ServerCipher
 from server.models import FaceTemplate, Finding
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def photo(tmp_path: Path, name: str, rgb: np.ndarray) -> Path:
 
 
 def test_the_same_face_under_two_guard_ids_raises_a_finding(sessions, encoder, tmp_path) -> None:
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     flipped = photo(tmp_path, "flipped.jpg", np.ascontiguousarray(load_image_rgb(grace_hopper_path())[:, ::-1]))
     with sessions.begin() as s:
         first = enroll_photo(s, cipher, encoder, "G-1", grace_hopper_path())
@@ -75,7 +76,7 @@ def test_the_same_face_under_two_guard_ids_raises_a_finding(sessions, encoder, t
 
 
 def test_the_duplicate_distance_is_configurable(sessions, encoder) -> None:
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     with sessions.begin() as s:
         enroll_photo(s, cipher, encoder, "G-1", grace_hopper_path())
         loose = enroll_photo(s, cipher, encoder, "G-3", astronaut_path(), duplicate_distance=0.75)
@@ -83,7 +84,7 @@ def test_the_duplicate_distance_is_configurable(sessions, encoder) -> None:
 
 
 def test_blurred_and_small_faces_are_refused(sessions, encoder, tmp_path) -> None:
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     rgb = load_image_rgb(grace_hopper_path())
     blurred = photo(tmp_path, "blurred.png", cv2.GaussianBlur(rgb, (0, 0), 4))
     small = photo(tmp_path, "small.png", cv2.resize(rgb, (128, 150), interpolation=cv2.INTER_AREA))

@@ -18,6 +18,7 @@ from server.db import make_engine, make_sessionmaker
 from server.guard_records import guard_certificate_status, trajectory
 from server.import_assignments import import_assignments
 from server.importer import GUARD_COLUMNS, ImportRejected, import_guards
+from server.lookup_digests import ServerCipher
 from server.models import Assignment, Credential, Guard
 
 TODAY = date(2025, 6, 1)
@@ -63,7 +64,7 @@ class World:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
-        self.cipher = Fernet(Fernet.generate_key())
+        self.cipher = ServerCipher(Fernet.generate_key())
         with self.sessions.begin() as s:
             companies.add_company(s, "acme", "平安保安服务有限公司", home_province="44", filing_status="filed")
             companies.add_site(s, "riverside", "滨江小区", tz="Asia/Shanghai", company_id="acme")

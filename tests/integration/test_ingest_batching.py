@@ -111,7 +111,7 @@ def test_a_message_that_breaks_the_batch_is_retried_alone_and_only_it_fails(env,
     real_insert = ingest_store.insert_rows
 
     def insert_rows(session, table, rows):
-        if any(row["event_id"] == poison for row in rows):  # as a value the database refuses would
+        if any(row.event_id == poison for row in rows):  # as a value the database refuses would
             raise DataError("INSERT INTO events", {}, Exception("value out of range"))
         real_insert(session, table, rows)
 

@@ -14,6 +14,7 @@ from werkzeug.test import encode_multipart
 from server import companies, registry, users
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import Guard
 from server.web import create_app
 from tests.support.ids import resident_id
@@ -67,7 +68,7 @@ class Api:
 
 @pytest.fixture
 def api(db_url: str):
-    built = Api(db_url, Fernet(Fernet.generate_key()))
+    built = Api(db_url, ServerCipher(Fernet.generate_key()))
     yield built
     built.engine.dispose()
 

@@ -17,6 +17,7 @@ from protocol.signing import request_signature
 from server import registry, users
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import Event, Reject, Terminal, utcnow
 from server.web import create_app
 from tests.support.web import login
@@ -33,7 +34,7 @@ class World:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
-        self.cipher = Fernet(Fernet.generate_key())
+        self.cipher = ServerCipher(Fernet.generate_key())
         self.app = create_app(ServerSettings(db_url=url), engine=self.engine, cipher=self.cipher)
         self.app.config["GUARDPOST_BOARD_CACHE_S"] = 0  # these tests look at the board right after each change
         self.client = self.app.test_client()
@@ -103,7 +104,7 @@ def test_health(world: World) -> None:
 
 def test_health_reports_a_broken_database(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/missing/dir/t.db")
-    app = create_app(ServerSettings(db_url="sqlite://"), engine=engine, cipher=Fernet(Fernet.generate_key()))
+    app = create_app(ServerSettings(db_url="sqlite://"), engine=engine, cipher=ServerCipher(Fernet.generate_key()))
     response = app.test_client().get("/api/v1/health")
     assert response.status_code == 503
     assert response.get_json() == {"status": "degraded", "database": "OperationalError"}

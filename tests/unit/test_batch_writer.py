@@ -52,8 +52,8 @@ class Recorder:
     def publish(self, topic: str, payload: bytes) -> None:
         self.log.append(("publish", (topic, parse_ack(payload))))
 
-    def ack(self, pending: Pending) -> None:
-        self.log.append(("ack", pending.mid))
+    def ack(self, batch: list[Pending]) -> None:
+        self.log += [("ack", pending.mid) for pending in batch]
 
     def acks(self) -> list[int]:
         return [mid for kind, mid in self.log if kind == "ack"]
