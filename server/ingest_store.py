@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import NamedTuple
 
@@ -29,6 +29,8 @@ from server.sequence_store import track_sequences
 from server.sql_batch import among, listed
 
 log = logging.getLogger("guardpost.ingest")
+# A copy of an event first stored longer ago than this is recorded as a replay (and still acked).
+STALE_REPLAY = timedelta(hours=6)
 
 
 # NamedTuples rather than dataclasses: one of each per message, and tuples are the cheapest to build.
@@ -120,7 +122,7 @@ def store_batch(
             kind = "heartbeat"
         _seen(terminal, message.received_at)
         outcomes[i] = Outcome(kind=kind, stored=True, site_id=terminal.site_id, device_id=terminal.device_id)
-    fresh = _new_events(session, events, outcomes) if events else []
+    fresh = _new_events(session, messages, events, outcomes) if events else []
     received = [(accepted, messages[i].received_at) for i, accepted in fresh]
     if received or heartbeats:
         # Before the insert: a synced heartbeat may date stored events, and each new row carries its verdict.
@@ -130,7 +132,10 @@ def store_batch(
 
 
 def _new_events(
-    session: Session, events: list[tuple[int, AcceptedEvent]], outcomes: list[Outcome | None]
+    session: Session,
+    messages: Sequence[Message],
+    events: list[tuple[int, AcceptedEvent]],
+    outcomes: list[Outcome | None],
 ) -> list[tuple[int, AcceptedEvent]]:
     """Set each event's outcome; returns those not stored before (the first copy of each)."""
     # An id already stored, or earlier in this batch, is a replay: acked again, stored nothing.
@@ -146,8 +151,13 @@ def _new_events(
             device_id=accepted.device_id,
             ack_event_id=accepted.event_id,
         )
+        first_stored = known.get(accepted.event_id)
+        if first_stored is not None and messages[i].received_at - first_stored > STALE_REPLAY:
+            # Redeliveries come within minutes; a copy of an event stored long ago is someone replaying it.
+            detail = f"event {accepted.event_id} was stored at {first_stored:%Y-%m-%d %H:%M} UTC; acked, not stored"
+            session.add(reject_row(messages[i], "replayed", detail, accepted.device_id))
         if not duplicate:
-            known.add(accepted.event_id)
+            known[accepted.event_id] = messages[i].received_at
             fresh.append((i, accepted))
     return fresh
 
@@ -172,16 +182,17 @@ def _store_events(
     mark_dirty(session, dirty_days_for_events(session, rows))
 
 
-def stored_event_ids(session: Session, event_ids: set[str]) -> set[str]:
-    """Which of these ids are stored already: one query per batch."""
+def stored_event_ids(session: Session, event_ids: set[str]) -> dict[str, datetime]:
+    """Which of these ids are stored already, and when each was received: one query per batch."""
     connection = session.connection()
     dialect = connection.dialect.name
-    return set(connection.scalars(_stored_query(dialect), {"ids": listed(event_ids, dialect)}))
+    rows = connection.execute(_stored_query(dialect), {"ids": listed(event_ids, dialect)})
+    return {event_id: received_at for event_id, received_at in rows}
 
 
 @cache
 def _stored_query(dialect: str) -> Select:
-    return select(Event.event_id).where(among(Event.event_id, "ids", dialect))
+    return select(Event.event_id, Event.received_at).where(among(Event.event_id, "ids", dialect))
 
 
 def _seen(terminal: TerminalRow, received_at: datetime) -> None:

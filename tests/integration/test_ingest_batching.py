@@ -133,7 +133,7 @@ def test_an_event_another_process_stored_meanwhile_is_a_duplicate(env, monkeypat
 
     def stale_lookup(session, event_ids):
         calls.append(event_ids)
-        return set() if len(calls) == 1 else real_lookup(session, event_ids)
+        return {} if len(calls) == 1 else real_lookup(session, event_ids)
 
     monkeypatch.setattr(ingest_store, "stored_event_ids", stale_lookup)
     fresh, fresh_id = event_message(secrets[DEVICE], 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -10,8 +11,8 @@ from sqlalchemy import func, select
 from protocol.events import build_heartbeat, build_status, encode
 from protocol.topics import events_topic, heartbeat_topic, status_topic
 from server.db import make_engine, make_sessionmaker
-from server.ingest import Ingestor
-from server.models import Event, Reject, Terminal
+from server.ingest import Ingestor, Message
+from server.models import Event, Reject, Terminal, utcnow
 from server.registry import add_device
 from tests.support.events import signed_event
 
@@ -113,3 +114,20 @@ def test_status_and_heartbeat_update_the_terminal(env):
         assert not session.get(Terminal, DEVICE).online
     assert ingestor.handle(status_topic(SITE, DEVICE), b"online").reject_reason == "malformed_json"
     assert ingestor.handle(status_topic(SITE, DEVICE), b"").reject_reason is None  # a cleared retained status
+
+
+def test_a_replay_of_an_event_stored_on_another_day_is_acked_but_recorded(env):
+    ingestor, sessions, secret = env
+    payload = encode(signed_event(secret, SITE, DEVICE, seq=1))
+    two_days_ago = utcnow() - timedelta(days=2)
+    first = ingestor.handle_batch([Message(events_topic(SITE, DEVICE), payload, two_days_ago)])[0]
+    redelivered = ingestor.handle_batch([Message(events_topic(SITE, DEVICE), payload, two_days_ago)])[0]
+    assert first.stored and redelivered.duplicate  # a broker's redelivery: acked, nothing recorded
+    assert count(sessions, Reject) == 0
+    replayed = ingestor.handle(events_topic(SITE, DEVICE), payload)  # the same signed bytes, two days on
+    assert replayed.duplicate and not replayed.stored and replayed.ack_event_id == first.ack_event_id
+    assert count(sessions, Event) == 1
+    with sessions() as session:
+        reject = session.scalar(select(Reject))
+    assert (reject.reason, reject.device_id) == ("replayed", DEVICE)
+    assert reject.detail.startswith(f"event {first.ack_event_id} was stored at ")
