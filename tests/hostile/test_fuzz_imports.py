@@ -15,6 +15,7 @@ from server import companies
 from server.db import make_engine, make_sessionmaker
 from server.import_assignments import ASSIGNMENT_COLUMNS, import_assignments
 from server.importer import GUARD_COLUMNS, ImportRejected, import_guards
+from server.lookup_digests import ServerCipher
 from server.models import Assignment, Guard
 from tests.support.ids import resident_id
 
@@ -54,7 +55,7 @@ FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthChe
 @FUZZ
 @given(st.lists(st.lists(cell, min_size=len(GUARD_COLUMNS), max_size=len(GUARD_COLUMNS)), max_size=6))
 def test_guard_files_import_whole_or_not_at_all(sessions, rows):
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     with sessions() as session:
         before = count(session, Guard)
         try:

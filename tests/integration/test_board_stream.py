@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import User, utcnow
 from server.scope import Scope
 from server.users import new_token
@@ -38,7 +39,7 @@ def app_world(db_url):
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     with sessions.begin() as s:
-        world.build(s, Fernet(Fernet.generate_key()))
+        world.build(s, ServerCipher(Fernet.generate_key()))
     app = create_app(ServerSettings(db_url=db_url), engine=engine)
     yield app, engine, sessions
     engine.dispose()

@@ -19,6 +19,7 @@ from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.duty.service import mark_dirty
 from server.duty.tables import DutyDirty
+from server.lookup_digests import ServerCipher
 from server.metrics_access import TOKEN_ENV, TOKEN_FILE_ENV
 from server.models import Event, Finding, Reject, Terminal, utcnow
 from server.web import create_app
@@ -132,7 +133,7 @@ def app_for(db_url, monkeypatch):
             monkeypatch.setenv(name, value)
         engine = make_engine(db_url)
         engines.append(engine)
-        app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=Fernet(Fernet.generate_key()))
+        app = create_app(ServerSettings(db_url=db_url), engine=engine, cipher=ServerCipher(Fernet.generate_key()))
         with make_sessionmaker(engine)() as s:
             site = registry.ensure_site(s, unique("metrics-site")).site_id
             scopes = {"admin": {}, "supervisor": {"site_ids": [site]}, "police": {"jurisdiction": "44"}}

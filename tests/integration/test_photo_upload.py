@@ -19,6 +19,7 @@ from guardpost.samples import astronaut_path, grace_hopper_path, no_face_rgb
 from server import companies, registry, users
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
+from server.lookup_digests import ServerCipher
 from server.models import FaceTemplate, SecurityEvent
 from server.web import create_app
 
@@ -57,7 +58,8 @@ class World:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
-        self.app = create_app(ServerSettings(db_url=url), engine=self.engine, cipher=Fernet(Fernet.generate_key()))
+        cipher = ServerCipher(Fernet.generate_key())
+        self.app = create_app(ServerSettings(db_url=url), engine=self.engine, cipher=cipher)
         self.tokens: dict[str, str] = {}
         with self.sessions.begin() as s:
             companies.add_company(s, "acme", "Acme", home_province="44", filing_status="filed")

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.duty.tables import DutyCorrection, DutyRecordRow
+from server.lookup_digests import ServerCipher
 from server.models import Event, Finding, ReviewDecision
 from server.review import ReviewError
 from server.web import create_app
@@ -24,7 +25,7 @@ class Pages:
     def __init__(self, url: str):
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
-        self.cipher = Fernet(Fernet.generate_key())
+        self.cipher = ServerCipher(Fernet.generate_key())
         with self.sessions.begin() as s:
             world.build(s, self.cipher)
         self.app = create_app(ServerSettings(db_url=url), engine=self.engine, cipher=self.cipher)

@@ -10,6 +10,7 @@ from server import registry
 from server.config import ServerSettings
 from server.db import make_engine, make_sessionmaker
 from server.duty.tables import DutyCorrection, DutyRecordRow
+from server.lookup_digests import ServerCipher
 from server.models import Finding, ReviewDecision, SecurityEvent
 from server.web import create_app
 from tests.support import pages_world as world
@@ -21,7 +22,7 @@ class Site:
         self.engine = make_engine(url)
         self.sessions = make_sessionmaker(self.engine)
         with self.sessions.begin() as s:
-            world.build(s, Fernet(Fernet.generate_key()))
+            world.build(s, ServerCipher(Fernet.generate_key()))
             registry.add_guard(s, "g-x", '<img src=x onerror="alert(1)">', sites=["north"])
         self.app = create_app(ServerSettings(db_url=url), engine=self.engine)
 

@@ -11,6 +11,7 @@ from protocol.cards import resident_id_check_character
 from server import companies, users
 from server.duty.service import import_shifts
 from server.duty.tables import DutyRecordRow
+from server.lookup_digests import ServerCipher
 from server.registry import Certificate, add_guard
 
 PASSWORD = "blue harbour 7 lanterns"
@@ -47,7 +48,7 @@ def record(guard: str, site: str, shift: str | None, day: date, status: str, **f
 
 def seed(session: Session) -> dict[str, str]:
     """The registry, duty records and one user per role (password PASSWORD); returns role -> API token."""
-    cipher = Fernet(Fernet.generate_key())
+    cipher = ServerCipher(Fernet.generate_key())
     companies.add_company(session, "acme", "Acme 保安", home_province="44", filing_status="filed")
     companies.add_company(session, "zenith", "-Zenith", home_province="11", filing_status="filed")
     for site, name, company, province in (

@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from protocol.cards import resident_id_check_character
 from server import companies
 from server.duty.service import import_roster, import_shifts, recompute
+from server.lookup_digests import ServerCipher
 from server.models import utcnow
 from server.registry import Certificate, add_guard
 from server.reporting.receiver import Store, create_receiver, load_items
@@ -47,7 +48,7 @@ class Registry:
     def __init__(self, sessions, days: int = 3, today: date | None = None):
         self.sessions = sessions
         self.key = Fernet.generate_key()
-        self.cipher = Fernet(self.key)
+        self.cipher = ServerCipher(self.key)
         self.today = today or utcnow().date()
         self.days = [self.today - timedelta(days=n) for n in range(days, 0, -1)]
         with sessions.begin() as s:
