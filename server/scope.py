@@ -32,6 +32,10 @@ class Scope:
     def can_write(self) -> bool:
         return self.role in WRITE_ROLES
 
+    def key(self) -> tuple:
+        """What the scope covers, without who holds it: users with equal keys see the same data."""
+        return (self.role, self.company_id, self.jurisdiction, tuple(sorted(self.site_ids)))
+
     def describe(self) -> str:
         if self.role == "police":
             return f"jurisdiction {self.jurisdiction}"

@@ -18,7 +18,7 @@ from server.models import Event, Guard, Reject, Terminal, utcnow
 from server.registry import site_gallery
 from server.web import api_enroll, api_registry, get_session, state
 from server.web.auth import current_scope, require_device, require_site, require_user
-from server.web.shared_cache import MicroCache
+from server.web.shared_cache import app_cache
 
 bp = Blueprint("api", __name__)
 # Imports and registry reads (companies, sites, guards) live in their own module, under the same prefix.
@@ -92,28 +92,17 @@ def health() -> tuple[dict[str, str], int]:
     return {"status": "ok", "database": "ok"}, 200
 
 
-BOARD_CACHE_KEY = "guardpost.board_cache"
-
-
-def _board_cache() -> MicroCache:
-    # 50 supervisors watching the board cost one computation per scope a second, not 50
-    # (benchmarks/live_board.py); GUARDPOST_BOARD_CACHE_S = 0 turns it off.
-    extensions = current_app.extensions
-    if BOARD_CACHE_KEY not in extensions:
-        extensions[BOARD_CACHE_KEY] = MicroCache(ttl_s=current_app.config.get("GUARDPOST_BOARD_CACHE_S", 1.0))
-    return extensions[BOARD_CACHE_KEY]
-
-
 @bp.get("/live")
 @require_user
 def live() -> Response:
     # The board's data lives beside its page (board_data imports this module's event format).
     from server.web.board_data import live_board
 
+    # 50 supervisors watching the board cost one computation per scope a second, not 50
+    # (benchmarks/live_board.py).
     scope = current_scope()
-    key = (scope.role, scope.company_id, scope.jurisdiction, tuple(sorted(scope.site_ids)))
     build = lambda: json.dumps(live_board(get_session(), scope, utcnow()), ensure_ascii=False).encode()  # noqa: E731
-    return Response(_board_cache().get(key, build), mimetype="application/json")
+    return Response(app_cache("board").get(scope.key(), build), mimetype="application/json")
 
 
 def _event_json(event: Event, guard_name: str | None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from server.models import User, WebSession, utcnow
 from server.scope import Scope
 from server.web.board_data import board_version, latest_events, live_board
 from server.web.sessions import IDLE_TIMEOUT, TOUCH_EVERY
+from server.web.shared_cache import MicroCache
 
 log = logging.getLogger("guardpost.board")
 
@@ -68,6 +69,7 @@ def board_stream(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     max_s: float = MAX_STREAM_S,
+    cache: MicroCache | None = None,
 ) -> Iterator[str]:
     """The text of the event stream; each database look is a short session, closed before the next wait."""
     yield f"retry: {RETRY_MS}\n\n"
@@ -83,9 +85,15 @@ def board_stream(
                     return
                 version = board_version(db, viewer.scope)
                 if version != last_version or clock() - last_board >= REFRESH_S:
-                    board = live_board(db, viewer.scope, utcnow())
-                    board["events"] = latest_events(db, viewer.scope)
-                    out, last_version, last_board = message("board", board), version, clock()
+
+                    def build(db=db) -> bytes:
+                        board = live_board(db, viewer.scope, utcnow())
+                        board["events"] = latest_events(db, viewer.scope)
+                        return message("board", board).encode()
+
+                    # Every open board of one scope gets the same change: built once, not once per viewer.
+                    text = (cache or MicroCache(0)).get((viewer.scope.key(), version), build).decode()
+                    out, last_version, last_board = text, version, clock()
         except SQLAlchemyError as exc:
             log.warning("live board stream: database unavailable (%s); retrying", type(exc).__name__)
             out, last_version = message("trouble", {"error": "database unavailable"}), None

@@ -8,6 +8,7 @@ from server.web import state
 from server.web.auth import current_scope, require_login, require_user
 from server.web.board_stream import Viewer, board_stream
 from server.web.i18n import gettext
+from server.web.shared_cache import app_cache
 
 bp = Blueprint("dashboard", __name__)
 
@@ -77,7 +78,8 @@ def stream() -> Response:
     request_session = g.pop("db_session", None)
     if request_session is not None:
         request_session.close()
-    response = Response(board_stream(state().sessionmaker, viewer), mimetype="text/event-stream")
+    stream = board_stream(state().sessionmaker, viewer, cache=app_cache("board_stream"))
+    response = Response(stream, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # a reverse proxy must pass each message on at once
     return response

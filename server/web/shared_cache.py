@@ -33,3 +33,14 @@ class MicroCache:
                 self._values.clear()
             self._values[key] = (time.monotonic() + self._ttl, value)
             return value
+
+
+def app_cache(name: str, default_ttl_s: float = 1.0) -> MicroCache:
+    """The app's cache called ``name``; ``GUARDPOST_BOARD_CACHE_S`` sets its lifetime (0 turns it off)."""
+    from flask import current_app
+
+    extensions = current_app.extensions
+    key = f"guardpost.cache.{name}"
+    if key not in extensions:
+        extensions[key] = MicroCache(ttl_s=current_app.config.get("GUARDPOST_BOARD_CACHE_S", default_ttl_s))
+    return extensions[key]

@@ -18,6 +18,7 @@ from server.scope import Scope
 from server.users import new_token
 from server.web import create_app
 from server.web.board_stream import KEEPALIVE_S, REFRESH_S, Viewer, board_stream
+from server.web.shared_cache import MicroCache
 from tests.support import pages_world as world
 from tests.support.web import login, page_csrf
 
@@ -144,3 +145,20 @@ def test_a_token_viewer_stops_when_the_token_changes(app_world):
     with sessions.begin() as s:
         new_token(s.get(User, viewer.user_id))
     assert next(stream)[0] == "expired"
+
+
+def test_viewers_of_one_scope_share_each_board_build(app_world, monkeypatch):
+    app, _engine, sessions = app_world
+    import server.web.board_stream as board_stream_module
+
+    builds = []
+    real = board_stream_module.live_board
+    monkeypatch.setattr(board_stream_module, "live_board", lambda *a: builds.append(1) or real(*a))
+    with sessions() as s:
+        user = s.scalar(select(User).where(User.name == "supervisor"))
+        viewer = Viewer(user.id, Scope("supervisor", site_ids=frozenset({"north"})), None, user.token_sha256)
+    cache = MicroCache(ttl_s=60)
+    first, second = (board_stream(sessions, viewer, sleep=lambda _s: None, cache=cache) for _ in "ab")
+    boards = [next(s) and next(s) for s in (first, second)]  # the retry line, then the board
+    assert boards[0] == boards[1] and boards[0].startswith("event: board\n")
+    assert len(builds) == 1
