@@ -13,7 +13,19 @@ pytestmark = pytest.mark.slow
 
 def test_ingest_benchmark_reports_both_rates_and_their_ratio():
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.ingest", "--events", "300", "--terminals", "3"],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.ingest",
+            "--events",
+            "300",
+            "--terminals",
+            "3",
+            "--warmup",
+            "0",
+            "--repeat",
+            "1",
+        ],
         capture_output=True,
         text=True,
         timeout=240,
