@@ -34,3 +34,4 @@ def test_ingest_benchmark_reports_both_rates_and_their_ratio():
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"ingest_rate=\d+ raw_rate=\d+ ratio=\d+\.\d\d", last), last
     assert "| ingest (1 process) | 300 |" in done.stdout
+    assert done.stdout.count("warm-up round:") == 1 and "ratio within a round:" in done.stdout
