@@ -50,11 +50,13 @@ class Stats:
 class BatchWriter:
     """One thread owns the database; each transaction takes what arrived while the previous one was stored.
 
-    That is group commit: batches grow with the load (up to ``max_batch``) and a lone message waits for
-    nobody. Terminals and the broker send more only as acks come back (outbox and in-flight windows), so
-    a batch that lingers for more messages holds back the very messages it waits for: with 50 ms of
-    linger, ingest passed ~25 % fewer events (benchmarks/README.md). ``max_wait_s`` > 0 still lingers up
-    to that long, closing early once nothing has arrived for ``quiet_s``.
+    Terminals and the broker send more only as acks come back (outbox and in-flight windows), so a batch
+    that lingers for more messages holds back the very messages it waits for: with a 50 ms linger ingest
+    passed ~20 % fewer events through Mosquitto (benchmarks/README.md). A batch of ``min_batch`` or more
+    therefore closes as soon as nothing more is queued (group commit: batches grow with the load). A
+    smaller one would pay a transaction's fixed cost for a few messages, and under a slower broker that
+    cost starves the broker itself, so it waits for more: up to ``max_wait_s`` in all, closing early once
+    nothing has arrived for ``quiet_s`` (a lone check-in is stored at once).
     """
 
     def __init__(
@@ -65,7 +67,8 @@ class BatchWriter:
         ack: Callable[[list[Pending]], object],
         capacity: int,
         max_batch: int = 500,
-        max_wait_s: float = 0.0,
+        min_batch: int = 100,
+        max_wait_s: float = 0.05,
         quiet_s: float = 0.005,
         stats_every_s: float = 60.0,
     ):
@@ -78,6 +81,7 @@ class BatchWriter:
         self._wake = threading.Event()
         self._idle = False
         self._max_batch = max_batch
+        self._min_batch = min_batch
         self._max_wait_s = max_wait_s
         self._quiet_s = quiet_s
         self._stats_every_s = stats_every_s
@@ -137,6 +141,8 @@ class BatchWriter:
             if self._pending:
                 batch.append(self._pending.popleft())
                 continue
+            if len(batch) >= self._min_batch:
+                break  # worth a commit: waiting for more would hold back their senders' next messages
             wait = min(deadline - time.monotonic(), self._quiet_s)
             pending = self._next(wait) if wait > 0 else None
             if pending is None:

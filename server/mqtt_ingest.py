@@ -57,7 +57,7 @@ class IngestService:
         *,
         persistent: bool = True,
         max_batch: int = 500,
-        max_wait_s: float = 0.0,
+        max_wait_s: float = 0.05,
         stats_every_s: float = 60.0,
     ):
         self._settings = settings

@@ -133,6 +133,30 @@ def test_a_lone_message_is_not_held_for_the_whole_wait(make_writer):
     assert time.monotonic() - started < 1.0
 
 
+def test_a_batch_of_min_batch_is_stored_without_waiting_for_more(make_writer):
+    # The senders wait for these acks before sending more: lingering would only stall them.
+    ingestor, recorder = FakeIngestor(), Recorder()
+    writer = make_writer(ingestor, recorder, min_batch=50, max_wait_s=5.0, quiet_s=2.0)
+    for mid in range(1, 51):
+        writer.submit(pending(mid))
+    started = time.monotonic()
+    writer.start()
+    wait_for(lambda: len(recorder.acks()) == 50, 2, "50 broker acks")
+    assert time.monotonic() - started < 1.0
+    assert ingestor.batches == [50]
+
+
+def test_a_small_batch_waits_for_messages_that_keep_coming(make_writer):
+    ingestor, recorder = FakeIngestor(), Recorder()
+    writer = make_writer(ingestor, recorder, min_batch=50, max_wait_s=5.0, quiet_s=0.5)
+    writer.start()
+    for mid in range(1, 6):
+        writer.submit(pending(mid))
+        time.sleep(0.05)  # well inside quiet_s: the batch stays open
+    wait_for(lambda: len(recorder.acks()) == 5, 3, "5 broker acks")
+    assert ingestor.batches == [5]
+
+
 def test_database_down_holds_the_batch_unacked_and_retries(make_writer):
     ingestor, recorder = FakeIngestor(down_for=2), Recorder()
     writer = make_writer(ingestor, recorder)
