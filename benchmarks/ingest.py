@@ -6,9 +6,7 @@ import argparse
 import logging
 import os
 import platform
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,6 +34,7 @@ from benchmarks.ingest_load import (
     wait,
 )
 from benchmarks.ingest_load import broker as mqtt_broker
+from benchmarks.ingest_process import ingest_process
 from protocol.mqtt_url import MqttUrl
 from server.broker_probe import speaks_mqtt5
 from server.config import ServerSettings
@@ -179,7 +178,8 @@ def ingest(run: Run, folder: Path) -> Iterator[None]:
         else:
             group = f"bench-{uuid.uuid4().hex[:6]}"
             for i, client_id in enumerate(client_ids):
-                stack.enter_context(_ingest_process(run, folder / f"ingest-{i}.log", client_id, group))
+                log = folder / f"ingest-{i}.log"
+                stack.enter_context(ingest_process(run.db_url, run.mqtt_url, log, client_id, group))
         yield
 
 
@@ -188,34 +188,6 @@ def _print_batches(service: IngestService) -> None:
     if stats.batches:
         size = stats.messages / stats.batches
         print(f"  ingest: {stats.messages} messages in {stats.batches} batches ({size:.0f} a batch)")
-
-
-@contextmanager
-def _ingest_process(run: Run, log: Path, client_id: str, group: str) -> Iterator[None]:
-    env = {
-        **os.environ,
-        "GUARDPOST_DB": run.db_url,
-        "GUARDPOST_MQTT": run.mqtt_url,
-        "GUARDPOST_INGEST_CLIENT_ID": client_id,
-    }
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "guardpost", "ingest", "--share-group", group],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait(lambda: b"ingest subscribed" in log.read_bytes() or proc.poll() is not None, 30, f"ingest {client_id}")
-        if proc.poll() is not None:
-            raise SystemExit(f"error: ingest process exited: {log.read_text()[-2000:]}")
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        stats = [line for line in log.read_text().splitlines() if "ingest stats:" in line]
-        if stats:
-            print(f"  {client_id}: {stats[-1].split('ingest stats: ')[1]}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

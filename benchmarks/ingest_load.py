@@ -52,7 +52,7 @@ def broker() -> Iterator[tuple[str, str]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait(lambda: _port_open(port), 30, "the embedded broker")
+        wait(lambda: port_open(port), 30, "the embedded broker")
         yield f"mqtt://127.0.0.1:{port}", f"embedded amqtt broker on port {port}"
     finally:
         proc.terminate()
@@ -80,7 +80,7 @@ def database(folder: Path) -> Iterator[tuple[str, str]]:
         admin.dispose()
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
