@@ -67,7 +67,7 @@ class BatchWriter:
         ack: Callable[[list[Pending]], object],
         capacity: int,
         max_batch: int = 500,
-        min_batch: int = 100,
+        min_batch: int = 200,
         max_wait_s: float = 0.05,
         quiet_s: float = 0.005,
         stats_every_s: float = 60.0,
