@@ -11,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from sqlalchemy import Engine, func, select
 
-from benchmarks.ingest_load import make_events, register
+from benchmarks.ingest_load import make_events, purge_session, register
 from benchmarks.ingest_process import IngestProcess, ingest_process
 from protocol.mqtt_url import MqttUrl
 from server.models import Event
@@ -68,6 +68,8 @@ def drain(
     finally:
         for member in members:
             member.stop()
+            # A session left in the group would be dealt a share of every later event on that broker.
+            purge_session(mqtt_url, member.client_id)
     subscribed = [m.subscribed_at for m in members if m.subscribed_at is not None]
     skew = max(subscribed) - min(subscribed) if len(subscribed) > 1 else 0.0
     stored, distinct = _totals(engine, site)
